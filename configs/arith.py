@@ -1,0 +1,86 @@
+r"""Initial players of the checkability game on the synthetic arith world (the default).
+
+Run (about 6-7 minutes on a 2-core CPU, compiles included):
+
+    python -m pvg_jax.main --config configs/arith.py --workdir runs/arith
+
+It trains the role-conditioned prover by SFT (helpful -> canonical solutions, sneaky ->
+flaw-injected ones) and pretrains the verifier on generator pairs, caches both in
+<workdir>/init_players/<hash>/, evaluates them on held-out test problems and prints e.g.
+
+    prover helpful accuracy 0.5x | sneaky accuracy 0.1x | verifier pairwise accuracy 0.7x
+
+The same path in seconds (tiny world and models, a few steps):
+
+    python -m pvg_jax.main --config configs/arith.py:smoke --workdir /tmp/pvg_smoke
+
+Override any key from the command line, e.g. --config.sft.steps=500.
+"""
+
+import ml_collections
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """arg: "" (default) or "smoke"."""
+  if arg not in ("", "smoke"):
+    raise ValueError(f"configs/arith.py takes '' or 'smoke', got {arg!r}")
+  smoke = arg == "smoke"
+  c = ml_collections.ConfigDict()
+  c.seed = 0                                # root of every random draw (problems, init, data)
+
+  c.world = w = ml_collections.ConfigDict()
+  w.min_start = 1                           # people with a given count
+  w.max_start = 2
+  w.min_steps = 1                           # derived facts ("k times as many", ...)
+  w.max_steps = 2 if smoke else 4
+  w.start_range = (1, 12)                   # given counts
+  w.times_range = (2, 3)                    # k of "k times as many"
+  w.add_range = (1, 9)                      # k of "k more" / "k fewer"
+  w.max_value = 30                          # every true count lies in [0, max_value]
+  w.operations = ("times", "more", "fewer")
+  w.p_ref_previous = 0.6                    # a derived fact refers to the previous person
+  w.max_distractors = 1                     # facts about another item, never needed
+  w.p_distractor = 0.5
+  w.max_number = 99                         # largest number token (flawed values fit)
+  w.digits = False                          # True: one token per digit
+  w.solution_slack = 8                      # extra solution columns beyond canonical length
+  w.p_arith_flaw = 0.5                      # injected flaw: arith vs misread
+  w.max_flaw_delta = 3                      # |error| of an injected arith flaw
+
+  c.prover = ml_collections.ConfigDict()
+  c.prover.size = "v16k" if smoke else "p120k"   # pvg_jax/models/sizes.py
+  c.verifier = ml_collections.ConfigDict()
+  c.verifier.size = "v16k" if smoke else "v30k"
+  c.allow_larger_verifier = False           # the verifier must not outsize the prover
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
+
+  c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
+  s.steps = 40 if smoke else 2200
+  s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
+  s.num_problems = 512 if smoke else 32768  # generated prover-split problems SFT draws from
+  s.lr = 3e-3 if smoke else 2e-3
+  s.warmup_steps = 5 if smoke else 100
+  s.weight_decay = 0.01
+  s.grad_clip = 1.0
+
+  c.verifier_pretrain = v = ml_collections.ConfigDict()   # generator pairs (round -1)
+  v.steps = 40 if smoke else 1500
+  v.batch_size = 32 if smoke else 64        # problems per step, each a (correct, flawed) pair
+  v.num_problems = 512 if smoke else 32768  # generated verifier-split problems
+  v.lr = 3e-3 if smoke else 2e-3
+  v.warmup_steps = 5 if smoke else 100
+  v.weight_decay = 0.01
+  v.grad_clip = 1.0
+  v.loss = "bradley_terry"                  # or "cross_entropy" (METHOD 1.1)
+  v.lam = 3e-3                              # weight of E V^2 (undisclosed in K; our choice)
+
+  c.eval = e = ml_collections.ConfigDict()  # held-out evaluation of the players
+  e.num_problems = 32 if smoke else 512     # test-split problems
+  e.samples_per_role = 2 if smoke else 4    # prover samples per problem and role
+  e.batch_size = 64 if smoke else 256       # sampler batch
+  e.temperature = 1.0
+
+  c.log_every = 10 if smoke else 100        # steps between metric fetches
+  return c

@@ -1,0 +1,49 @@
+"""Metric writer: `metrics.jsonl` plus TensorBoard event files, process 0 only.
+
+Metrics arrive as device scalars and are fetched only when written (at log steps), so the
+training loop never blocks on the device between them. A non-finite value stops the run
+with the phase, step and metric named.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+
+class NonFiniteError(FloatingPointError):
+  """A loss or metric became NaN or inf."""
+
+
+class MetricWriter:
+  def __init__(self, workdir: str | pathlib.Path):
+    self.active = jax.process_index() == 0
+    self.path = pathlib.Path(workdir) / "metrics.jsonl"
+    self._tb = None
+    if self.active:
+      self.path.parent.mkdir(parents=True, exist_ok=True)
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+
+  def write(self, phase: str, step: int, metrics: dict) -> dict:
+    """Fetch `metrics` (device arrays ok), check them, append them; returns the floats."""
+    values = {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+      raise NonFiniteError(f"non-finite {', '.join(bad)} in phase {phase!r} at step {step}")
+    if self.active:
+      with self.path.open("a") as f:
+        f.write(json.dumps({"phase": phase, "step": step, "time": time.time(), **values})
+                + "\n")
+      for k, v in values.items():
+        self._tb.add_scalar(f"{phase}/{k}", v, step)
+    return values
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()

@@ -1,0 +1,1 @@
+"""Flax models of both players, their named sizes and the KV-cache sampler."""

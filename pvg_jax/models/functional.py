@@ -1,0 +1,99 @@
+"""Pure functions around the Flax module: sharded init and forward passes on plain dicts.
+
+Parameters live outside jit as a plain nested dict of arrays (optax, Orbax and
+jax.tree all see an ordinary pytree). Inside a jitted function `nnx.merge(graphdef, params)`
+rebuilds the module; the graphdef depends only on the ModelSpec and is cached.
+
+Init follows "shapes before arrays": jax.eval_shape gives the parameter shapes and their
+logical axes, `pvg_jax.sharding` turns those into NamedShardings, and a jitted init with
+out_shardings materializes every parameter directly in its shard (nothing full-size ever
+lands on one device).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.sharding import Mesh
+
+from pvg_jax import sharding
+from pvg_jax.models import sizes
+from pvg_jax.models.transformer import ModelSpec, Transformer, positions_from_mask
+
+
+def make_spec(size: str, vocab_size: int, heads: tuple[str, ...]) -> ModelSpec:
+  """ModelSpec of a named size; the vocabulary is padded to a multiple of 64."""
+  d, n, h = sizes.size(size)
+  return ModelSpec(vocab_size=-(-vocab_size // 64) * 64, num_tokens=vocab_size, d_model=d,
+                   n_layers=n, n_heads=h, d_ff=4 * d, heads=tuple(heads))
+
+
+@functools.cache
+def graphdef(spec: ModelSpec):
+  return nnx.split(nnx.eval_shape(lambda: Transformer(spec, nnx.Rngs(0))))[0]
+
+
+def _abstract_state(spec: ModelSpec):
+  return nnx.state(nnx.eval_shape(lambda: Transformer(spec, nnx.Rngs(0))))
+
+
+def abstract_params(spec: ModelSpec):
+  """ShapeDtypeStructs of the parameters (a plain dict)."""
+  return nnx.to_pure_dict(_abstract_state(spec))
+
+
+def logical_axes(spec: ModelSpec):
+  """Logical axis names of every parameter (a plain dict of tuples)."""
+  state = _abstract_state(spec)
+  return nnx.to_pure_dict(jax.tree.map(lambda v: v.get_metadata()["logical_axes"], state,
+                                       is_leaf=lambda x: isinstance(x, nnx.Variable)))
+
+
+def param_shardings(spec: ModelSpec, mesh: Mesh, rules):
+  shapes, axes = abstract_params(spec), logical_axes(spec)
+  return jax.tree.map(lambda s, a: sharding.named_sharding(a, s.shape, mesh, rules),
+                      shapes, axes, is_leaf=lambda x: isinstance(x, tuple))
+
+
+def count_params(spec: ModelSpec) -> int:
+  return sum(x.size for x in jax.tree.leaves(abstract_params(spec)))
+
+
+def init_params(spec: ModelSpec, key: jax.Array, mesh: Mesh, rules):
+  """Parameters initialized from `key`, each created directly with its sharding."""
+  def init(key):
+    return nnx.to_pure_dict(nnx.state(Transformer(spec, nnx.Rngs(params=key))))
+  return jax.jit(init, out_shardings=param_shardings(spec, mesh, rules))(key)
+
+
+def model(spec: ModelSpec, params) -> Transformer:
+  """The module with `params` (call inside jit)."""
+  return nnx.merge(graphdef(spec), params)
+
+
+def token_logprobs(spec: ModelSpec, params, tokens: jax.Array, kv_mask: jax.Array,
+                   values: bool = False):
+  """log pi(tokens[t] | tokens[<t]) for every column t >= 1 (column 0 gets 0).
+
+  tokens, kv_mask: [B, T]. Returns [B, T] float32 log-probs, and with values=True also the
+  [B, T] value-head estimates V(s_t) of the state before each token (column t is read from
+  position t - 1, like the log-prob).
+  """
+  m = model(spec, params)
+  hidden, _ = m(tokens, positions_from_mask(kv_mask), kv_mask)
+  logp = jax.nn.log_softmax(m.logits(hidden[:, :-1]), axis=-1)
+  picked = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
+  logprobs = jnp.pad(picked, ((0, 0), (1, 0)))
+  if not values:
+    return logprobs
+  return logprobs, jnp.pad(m.values(hidden[:, :-1]), ((0, 0), (1, 0)))
+
+
+def scores(spec: ModelSpec, params, tokens: jax.Array, kv_mask: jax.Array) -> jax.Array:
+  """Verifier scores V(x, z) [B] of full sequences (read at the last non-pad token)."""
+  m = model(spec, params)
+  hidden, _ = m(tokens, positions_from_mask(kv_mask), kv_mask)
+  return m.score(hidden, kv_mask)

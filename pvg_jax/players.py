@@ -1,0 +1,213 @@
+"""The initial players (round -1): prover SFT, verifier pretraining, evaluation, cache.
+
+- Prover: one network for both roles, trained by SFT on role-conditioned data: the helpful
+  role imitates canonical solutions, the sneaky role flaw-injected ones (K's prompted
+  "dishonest mode", made trainable here).
+- Verifier: pretrained on unlimited generator pairs (the canonical and a flaw-injected
+  solution of the same verifier-split problem) with the Bradley-Terry + lambda V^2 loss of
+  METHOD 1.1 - the analogue of K's pretrained verifier.
+- Both are cached in <workdir>/init_players/<key>/, key = hash of everything that
+  determines them (world, sizes, training configs, seed); a cache whose key, structure or
+  checksum does not match is rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import pathlib
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+from pvg_jax import checkpoint, rollout, sharding
+from pvg_jax.metrics import MetricWriter
+from pvg_jax.models import functional, sampler
+from pvg_jax.models.transformer import ModelSpec
+from pvg_jax.training import state as train_state
+from pvg_jax.training import steps
+from pvg_jax.worlds.arith import problems
+from pvg_jax.worlds.arith import world as arith_world
+
+FLAW_STREAM, SFT_STREAM, VERIFIER_STREAM, EVAL_STREAM = 1, 2, 3, 4
+
+
+@dataclasses.dataclass
+class Players:
+  prover_spec: ModelSpec
+  prover_params: dict
+  verifier_spec: ModelSpec
+  verifier_params: dict
+  report: dict
+
+
+def player_specs(cfg: ml_collections.ConfigDict,
+                 world: arith_world.ArithWorld) -> tuple[ModelSpec, ModelSpec]:
+  vocab = world.tokenizer.size
+  prover = functional.make_spec(cfg.prover.size, vocab, ("lm", "value"))
+  verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",))
+  return prover, verifier
+
+
+def cache_key(cfg: ml_collections.ConfigDict) -> str:
+  """Hash of every config entry that determines the initial players."""
+  parts = {k: cfg[k].to_dict() if isinstance(cfg[k], ml_collections.ConfigDict) else cfg[k]
+           for k in ("seed", "world", "prover", "verifier", "sft", "verifier_pretrain")}
+  return hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def role_pair_data(world: arith_world.ArithWorld, split: str, n: int) -> arith_world.Batch:
+  """For problems 0..n-1 of `split`: [n, 2, T] arrays, [:, 0] helpful, [:, 1] sneaky."""
+  split_id = problems.SPLITS.index(split)
+  pairs = []
+  for i in tqdm(range(n), desc=f"generating {split} problems", leave=False, mininterval=1):
+    rng = np.random.default_rng([world.seed, split_id, i, FLAW_STREAM])
+    pairs.append(world.sft_batch(split, [i, i], [arith_world.ROLE_HELPFUL,
+                                                 arith_world.ROLE_SNEAKY], rng))
+  return arith_world.Batch(*(np.stack([getattr(p, f.name) for p in pairs])
+                             for f in dataclasses.fields(arith_world.Batch)))
+
+
+def _fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mesh: Mesh,
+         writer: MetricWriter, log_every: int):
+  """Generic supervised loop: jitted step, batches from make_batch(step), metrics at log
+  steps only (no per-step host sync)."""
+  tx = train_state.make_optimizer(opt_cfg)
+  rules = sharding.DEFAULT_RULES
+  state = train_state.create_state(spec, tx, params, mesh, rules)
+  step_fn = steps.jit_step(make_step(spec, tx), train_state.state_shardings(spec, tx, mesh,
+                                                                             rules),
+                           make_batch(0), mesh, rules)
+  last = {}
+  with tqdm(range(opt_cfg.steps), desc=name, mininterval=1) as bar:
+    for step in bar:
+      state, metrics = step_fn(state, make_batch(step))
+      if (step + 1) % log_every == 0 or step + 1 == opt_cfg.steps:
+        last = writer.write(name, step + 1, metrics)
+        bar.set_postfix(loss=f"{last['loss']:.3f}")
+  return state["params"], last
+
+
+def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter):
+  """Role-conditioned SFT of the prover; returns its params."""
+  data = role_pair_data(world, "prover", cfg.sft.num_problems)
+  roles = np.arange(cfg.sft.batch_size) % 2
+
+  def batch(step):
+    rng = np.random.default_rng([cfg.seed, SFT_STREAM, step])
+    idx = rng.integers(cfg.sft.num_problems, size=cfg.sft.batch_size)
+    return {"tokens": data.tokens[idx, roles], "kv_mask": data.kv_mask[idx, roles],
+            "loss_mask": data.loss_mask[idx, roles]}
+
+  params = functional.init_params(spec, jax.random.fold_in(jax.random.key(cfg.seed),
+                                                           SFT_STREAM),
+                                  mesh, sharding.DEFAULT_RULES)
+  return _fit("prover_sft", spec, params, cfg.sft, steps.make_sft_step, batch, mesh, writer,
+              cfg.log_every)[0]
+
+
+def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter):
+  """Verifier pretraining on (correct, flawed) generator pairs; returns its params."""
+  vcfg = cfg.verifier_pretrain
+  data = role_pair_data(world, "verifier", vcfg.num_problems)
+  correct = np.tile([[True, False]], (vcfg.batch_size, 1))
+
+  def batch(step):
+    rng = np.random.default_rng([cfg.seed, VERIFIER_STREAM, step])
+    idx = rng.integers(vcfg.num_problems, size=vcfg.batch_size)
+    tokens = world.verifier_view(data.tokens[idx].reshape(-1, world.layout.seq_len))
+    return {"tokens": tokens, "kv_mask": data.kv_mask[idx].reshape(tokens.shape),
+            "correct": correct, "valid": np.ones_like(correct)}
+
+  def make_step(spec, tx):
+    return steps.make_verifier_step(spec, tx, vcfg.loss, vcfg.lam)
+
+  params = functional.init_params(spec, jax.random.fold_in(jax.random.key(cfg.seed),
+                                                           VERIFIER_STREAM),
+                                  mesh, sharding.DEFAULT_RULES)
+  return _fit("verifier_pretrain", spec, params, vcfg, make_step, batch, mesh, writer,
+              cfg.log_every)[0]
+
+
+def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
+  """Held-out test problems: helpful/sneaky accuracy of prover samples and the verifier's
+  pairwise accuracy / AUC on them (correct vs incorrect, both roles pooled)."""
+  ecfg = cfg.eval
+  n, k = ecfg.num_problems, ecfg.samples_per_role
+  index = np.repeat(np.arange(n), 2 * k)
+  roles = np.tile(np.repeat([arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY], k), n)
+  sample_fn = sampler.make_sampler(
+      players.prover_spec, solution_len=world.layout.solution_len,
+      eos_id=world.tokenizer.eos_id, pad_id=world.tokenizer.pad_id,
+      temperature=ecfg.temperature)
+  score_fn = jax.jit(lambda p, t, m: functional.scores(players.verifier_spec, p, t, m))
+  key = jax.random.fold_in(jax.random.key(cfg.seed), EVAL_STREAM)
+  with tqdm(total=-(-len(index) // ecfg.batch_size), desc="evaluating", leave=False) as bar:
+    ro = rollout.sample_rollouts(world, sample_fn, players.prover_params, "test", index, roles,
+                                 key, ecfg.batch_size, bar)
+  scores = rollout.score_sequences(world, score_fn, players.verifier_params, ro.tokens,
+                                   ecfg.batch_size)
+  helpful = ro.role == arith_world.ROLE_HELPFUL
+  pair_acc, n_pairs, n_problems = rollout.pairwise_accuracy(ro.problem_index, ro.correct,
+                                                            scores)
+  return {
+      "helpful_accuracy": float(ro.correct[helpful].mean()),
+      "sneaky_accuracy": float(ro.correct[~helpful].mean()),
+      "helpful_all_steps_valid": float((ro.first_error[helpful] == -1).mean()),
+      "sneaky_format_errors": float(np.mean([e == "format" for e, h in
+                                             zip(ro.error_type, helpful) if not h])),
+      "verifier_pairwise_accuracy": pair_acc,
+      "verifier_pairs": n_pairs,
+      "verifier_problems_with_pairs": n_problems,
+      "verifier_auc": rollout.roc_auc(ro.correct, scores),
+      "eval_samples": int(len(index)),
+  }
+
+
+def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                    mesh: Mesh, writer: MetricWriter) -> Players:
+  """The cached initial players, trained and evaluated first if no valid cache exists."""
+  world = arith_world.ArithWorld(cfg.world, cfg.seed)
+  prover_spec, verifier_spec = player_specs(cfg, world)
+  key = cache_key(cfg)
+  directory = pathlib.Path(workdir) / "init_players" / key
+  rules = sharding.DEFAULT_RULES
+  abstract = {
+      "prover": _abstract(prover_spec, mesh, rules),
+      "verifier": _abstract(verifier_spec, mesh, rules),
+  }
+  if directory.exists():
+    try:
+      tree, extra = checkpoint.restore(directory, abstract, key)
+      logging.info("initial players restored from %s", directory)
+      return Players(prover_spec, tree["prover"], verifier_spec, tree["verifier"],
+                     extra["report"])
+    except checkpoint.CheckpointError as e:
+      logging.warning("initial-player cache rejected, rebuilding: %s", e)
+  t0 = time.time()
+  prover = train_prover(cfg, world, prover_spec, mesh, writer)
+  t1 = time.time()
+  verifier = train_verifier(cfg, world, verifier_spec, mesh, writer)
+  t2 = time.time()
+  players = Players(prover_spec, prover, verifier_spec, verifier, {})
+  report = evaluate(cfg, world, players, mesh)
+  report.update(prover_params=functional.count_params(prover_spec),
+                verifier_params=functional.count_params(verifier_spec),
+                prover_train_seconds=t1 - t0, verifier_train_seconds=t2 - t1,
+                eval_seconds=time.time() - t2)
+  players.report = report
+  checkpoint.save(directory, {"prover": prover, "verifier": verifier}, key,
+                  {"report": report})
+  return players
+
+
+def _abstract(spec: ModelSpec, mesh: Mesh, rules):
+  return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                      functional.abstract_params(spec),
+                      functional.param_shardings(spec, mesh, rules))

@@ -1,0 +1,1 @@
+"""Train states, optimizers and the jitted supervised steps of both players."""

@@ -1,0 +1,1 @@
+"""The verifier's objective (METHOD.md 1.1)."""

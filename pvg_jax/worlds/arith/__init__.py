@@ -1,0 +1,1 @@
+"""The synthetic grade-school-math world: generator, tokenizer, checker, flaw injector."""

@@ -1,0 +1,106 @@
+"""The arith world as the game sees it: problems, prompts, solutions, grading, in arrays.
+
+`ArithWorld` bundles the generator spec, the tokenizer and the sequence layout built from
+`config.world`, and turns problem indices into the fixed-shape int32 arrays that the jitted
+steps consume. Everything is a pure function of (seed, split, index) and the explicit
+`np.random.Generator` passed in, never of global state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import ml_collections
+import numpy as np
+
+from pvg_jax.worlds.arith import checker, flaws, problems, tokenizer
+
+ROLE_HELPFUL, ROLE_SNEAKY = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+  """Token sequences in the shared layout (see tokenizer.py).
+
+  tokens:   [B, T] int32, T = prompt_len + solution_len.
+  kv_mask:  [B, T] bool, True on non-pad tokens (what attention may look at).
+  loss_mask:[B, T] bool, True where tokens[t] is a solution token (incl. <eos>) to predict
+            from position t - 1.
+  """
+
+  tokens: np.ndarray
+  kv_mask: np.ndarray
+  loss_mask: np.ndarray
+
+
+class ArithWorld:
+  """Problems and their token arrays for one `config.world`."""
+
+  def __init__(self, cfg: ml_collections.ConfigDict, seed: int):
+    self.spec = problems.WorldSpec(
+        min_start=cfg.min_start, max_start=cfg.max_start, min_steps=cfg.min_steps,
+        max_steps=cfg.max_steps, start_range=tuple(cfg.start_range),
+        times_range=tuple(cfg.times_range), add_range=tuple(cfg.add_range),
+        max_value=cfg.max_value, operations=tuple(cfg.operations),
+        p_ref_previous=cfg.p_ref_previous, max_distractors=cfg.max_distractors,
+        p_distractor=cfg.p_distractor)
+    if cfg.max_number < 2 * cfg.max_value:
+      raise ValueError(f"world.max_number={cfg.max_number} must be >= 2 * world.max_value "
+                       f"({2 * cfg.max_value}) so flawed values stay writable")
+    self.cfg = cfg
+    self.seed = seed
+    self.tokenizer = tokenizer.Tokenizer(cfg.max_number, cfg.digits)
+    self.layout = tokenizer.layout_for(self.spec, self.tokenizer, cfg.solution_slack)
+
+  def problem(self, split: str, index: int) -> problems.Problem:
+    return problems.generate(self.spec, self.seed, split, index)
+
+  def problems(self, split: str, indices: Sequence[int]) -> list[problems.Problem]:
+    return [self.problem(split, int(i)) for i in indices]
+
+  def solution_text(self, problem: problems.Problem, role: int,
+                    rng: np.random.Generator) -> str:
+    """Helpful: the canonical solution; sneaky: a flaw-injected one."""
+    if role == ROLE_HELPFUL:
+      return problems.canonical_solution(problem.canonical_steps(), problem.answer)
+    return flaws.inject(problem, rng, max_number=self.cfg.max_number,
+                        p_arith=self.cfg.p_arith_flaw, max_delta=self.cfg.max_flaw_delta).text()
+
+  def prompts(self, probs: Sequence[problems.Problem], roles: Sequence[int]) -> np.ndarray:
+    """[B, prompt_len] left-padded prompts with the given roles."""
+    return np.stack([tokenizer.encode_prompt(self.tokenizer, self.layout, p,
+                                             tokenizer.ROLES[r]) for p, r in zip(probs, roles)])
+
+  def sequences(self, prompts: np.ndarray, solutions: np.ndarray) -> Batch:
+    """Joins [B, P] prompts and [B, S] solutions into the shared layout."""
+    tokens = np.concatenate([prompts, solutions], axis=1)
+    kv_mask = tokens != self.tokenizer.pad_id
+    loss_mask = np.zeros_like(kv_mask)
+    loss_mask[:, self.layout.prompt_len:] = solution_mask(solutions, self.tokenizer.eos_id)
+    return Batch(tokens.astype(np.int32), kv_mask, loss_mask)
+
+  def sft_batch(self, split: str, indices: Sequence[int], roles: Sequence[int],
+                rng: np.random.Generator) -> Batch:
+    """Role-conditioned SFT data: helpful -> canonical, sneaky -> flaw-injected."""
+    probs = self.problems(split, indices)
+    sols = np.stack([tokenizer.encode_solution(self.tokenizer, self.layout,
+                                               self.solution_text(p, r, rng))
+                     for p, r in zip(probs, roles)])
+    return self.sequences(self.prompts(probs, roles), sols)
+
+  def verifier_view(self, tokens: np.ndarray) -> np.ndarray:
+    """The verifier's input: the same sequence with the role token replaced by <verify>."""
+    out = np.array(tokens, copy=True)
+    out[:, self.layout.role_column] = self.tokenizer.ids[tokenizer.VERIFY]
+    return out
+
+  def check(self, problem: problems.Problem, solution_ids) -> checker.CheckResult:
+    return checker.check(problem, self.tokenizer.solution_words(solution_ids))
+
+
+def solution_mask(solutions: np.ndarray, eos_id: int) -> np.ndarray:
+  """[B, S] True up to and including the first <eos> of each row (all True if none)."""
+  is_eos = solutions == eos_id
+  before = np.cumsum(is_eos, axis=1) - is_eos
+  return before == 0

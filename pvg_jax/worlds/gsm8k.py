@@ -1,0 +1,181 @@
+"""GSM8K: the arithmetic step checker run on real solutions nobody here wrote.
+
+GSM8K gold solutions annotate every calculation as `<<expression=result>>` and end with
+`#### N`. `check_annotation` evaluates the expression exactly (fractions, no eval()) and
+compares it with the written result: *valid* when equal, *rounded* when equal at the
+precision the result is written with (`<<10/3=3.33>>`, `<<100/3=33>>`), else *invalid*.
+An annotation is *unparseable* when either side is not an arithmetic expression of
+numbers, + - * / and parentheses (in GSM8K: a leading '+' with no first operand,
+`<<+8=8>>`). The default install and run never read GSM8K; it is the real-data path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import re
+from collections.abc import Iterator
+from fractions import Fraction
+
+ANNOTATION = re.compile(r"<<([^<>]*)>>")
+FINAL = re.compile(r"^####\s*(.+?)\s*$", re.MULTILINE)
+_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+|[-+*/()])")
+
+
+class ExpressionError(ValueError):
+  """An annotation that is not a plain arithmetic expression."""
+
+
+def evaluate(expression: str) -> Fraction:
+  """Exact value of an expression of numbers, + - * /, unary minus and parentheses."""
+  tokens = _tokenize(expression)
+  value, rest = _sum(tokens)
+  if rest:
+    raise ExpressionError(f"trailing {''.join(rest)!r} in {expression!r}")
+  return value
+
+
+def _tokenize(expression: str) -> list[str]:
+  text = expression.replace(",", "").strip()
+  tokens, pos = [], 0
+  while pos < len(text):
+    match = _TOKEN.match(text, pos)
+    if not match:
+      raise ExpressionError(f"cannot read {text[pos:]!r} in {expression!r}")
+    tokens.append(match.group(1))
+    pos = match.end()
+    while pos < len(text) and text[pos].isspace():
+      pos += 1
+  if not tokens:
+    raise ExpressionError("empty expression")
+  return tokens
+
+
+def _sum(tokens):
+  value, tokens = _product(tokens)
+  while tokens and tokens[0] in "+-":
+    op, (rhs, tokens) = tokens[0], _product(tokens[1:])
+    value = value + rhs if op == "+" else value - rhs
+  return value, tokens
+
+
+def _product(tokens):
+  value, tokens = _unary(tokens)
+  while tokens and tokens[0] in "*/":
+    op, (rhs, tokens) = tokens[0], _unary(tokens[1:])
+    if op == "/" and rhs == 0:
+      raise ExpressionError("division by zero")
+    value = value * rhs if op == "*" else value / rhs
+  return value, tokens
+
+
+def _unary(tokens):
+  if not tokens:
+    raise ExpressionError("expression ends early")
+  if tokens[0] == "-":
+    value, rest = _unary(tokens[1:])
+    return -value, rest
+  if tokens[0] == "(":
+    value, rest = _sum(tokens[1:])
+    if not rest or rest[0] != ")":
+      raise ExpressionError("unbalanced parenthesis")
+    return value, rest[1:]
+  if tokens[0] in "+*/)":
+    raise ExpressionError(f"unexpected {tokens[0]!r}")
+  return Fraction(tokens[0]), tokens[1:]
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnotationCheck:
+  text: str
+  status: str  # "valid", "rounded", "invalid" or "unparseable"
+
+
+def check_annotation(annotation: str) -> AnnotationCheck:
+  """Is `expression=result` arithmetically right, at the precision the result is written?"""
+  expression, sep, result = annotation.rpartition("=")
+  if not sep:
+    return AnnotationCheck(annotation, "unparseable")
+  try:
+    value, written = evaluate(expression), evaluate(result)
+  except ExpressionError:
+    return AnnotationCheck(annotation, "unparseable")
+  if value == written:
+    return AnnotationCheck(annotation, "valid")
+  decimals = len(result.strip().split(".")[1]) if "." in result else 0
+  scale = Fraction(10) ** decimals
+  rounded = abs(value * scale - written * scale) <= Fraction(1, 2)
+  return AnnotationCheck(annotation, "rounded" if rounded else "invalid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  """One GSM8K line: its question, gold solution, final answer and checked annotations."""
+
+  line: int
+  question: str
+  solution: str
+  final_answer: Fraction | None
+  annotations: tuple[AnnotationCheck, ...]
+
+
+def parse_example(record: dict, line: int = 0) -> Example:
+  """Parse one GSM8K record (`question`, `answer` fields)."""
+  try:
+    question, solution = record["question"], record["answer"]
+  except (KeyError, TypeError) as e:
+    raise ValueError(f"line {line}: a GSM8K record needs 'question' and 'answer'") from e
+  final = FINAL.search(solution)
+  try:
+    final_answer = evaluate(final.group(1)) if final else None
+  except ExpressionError:
+    final_answer = None
+  checks = tuple(check_annotation(a) for a in ANNOTATION.findall(solution))
+  return Example(line, question, solution, final_answer, checks)
+
+
+def read_jsonl(path: str | pathlib.Path) -> Iterator[Example]:
+  """Examples of a GSM8K jsonl file; a malformed line raises naming the file and line."""
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise FileNotFoundError(f"GSM8K file not found: {path}")
+  with path.open() as f:
+    for n, text in enumerate(f, start=1):
+      if not text.strip():
+        continue
+      try:
+        record = json.loads(text)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from e
+      yield parse_example(record, n)
+
+
+def annotation_counts(examples) -> dict[str, int]:
+  """Counts of annotations by status, and of examples and final answers parsed."""
+  counts = {"examples": 0, "final_answers": 0, "annotations": 0, "valid": 0, "rounded": 0,
+            "invalid": 0, "unparseable": 0}
+  for ex in examples:
+    counts["examples"] += 1
+    counts["final_answers"] += ex.final_answer is not None
+    for a in ex.annotations:
+      counts["annotations"] += 1
+      counts[a.status] += 1
+  return counts
+
+
+def main() -> None:
+  import argparse
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("path", help="a GSM8K jsonl file, e.g. ../shared/data/gsm8k/test.jsonl")
+  args = parser.parse_args()
+  examples = list(read_jsonl(args.path))
+  print(json.dumps(annotation_counts(examples), indent=1))
+  for ex in examples:
+    for a in ex.annotations:
+      if a.status not in ("valid", "rounded"):
+        print(f"line {ex.line}: {a.status}: <<{a.text}>>")
+
+
+if __name__ == "__main__":
+  main()

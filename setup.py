@@ -1,0 +1,36 @@
+"""pvg_jax: Prover-Verifier Games in JAX/Flax."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="pvg_jax",
+    version="0.1.0",
+    description="Prover-Verifier Games (checkability training) in JAX/Flax",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["pvg_jax", "pvg_jax.*"]),
+    install_requires=[
+        "jax>=0.10",
+        "flax>=0.12",
+        "optax>=0.2.5",
+        "orbax-checkpoint>=0.11",
+        "chex>=0.1.90",
+        "ml-collections>=1.0",
+        "tensorflow-datasets>=4.9.9",
+        "array_record>=0.8",
+        "tqdm>=4.66",
+        "numpy>=1.26",
+        "matplotlib>=3.8",
+        "tensorboardX>=2.6",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "pvg-train=pvg_jax.main:run",
+            "pvg-gsm8k-check=pvg_jax.worlds.gsm8k:main",
+        ],
+    },
+)

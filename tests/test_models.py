@@ -1,0 +1,118 @@
+"""Transformer, named sizes and the KV-cache sampler."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pvg_jax import sharding
+from pvg_jax.models import functional, sampler, sizes
+from pvg_jax.models.transformer import PAD_ID
+
+VOCAB = 157
+
+
+@pytest.fixture(scope="module")
+def prover():
+  spec = functional.make_spec("p120k", VOCAB, ("lm", "value"))
+  mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
+  return spec, functional.init_params(spec, jax.random.key(0), mesh, sharding.DEFAULT_RULES)
+
+
+def random_prompts(key, batch, length, pad):
+  prompts = jax.random.randint(key, (batch, length), 7, VOCAB).astype(jnp.int32)
+  n_pad = jax.random.randint(jax.random.fold_in(key, 1), (batch, 1), 0, length // 2)
+  return jnp.where(jnp.arange(length)[None] < n_pad, pad, prompts)
+
+
+def test_size_variants_span_20k_to_100m():
+  counts = {name: functional.count_params(functional.make_spec(name, VOCAB, ("score",)))
+            for name in sizes.SIZES}
+  assert min(counts.values()) < 25_000
+  assert max(counts.values()) >= 100_000_000
+  prover = functional.count_params(functional.make_spec("p120k", VOCAB, ("lm", "value")))
+  verifier = functional.count_params(functional.make_spec("v30k", VOCAB, ("score",)))
+  assert 100_000 <= prover <= 140_000 and 20_000 <= verifier <= 35_000
+
+
+def test_every_parameter_has_logical_axes():
+  spec = functional.make_spec("p120k", VOCAB, ("lm", "value", "score"))
+  shapes, axes = functional.abstract_params(spec), functional.logical_axes(spec)
+  for s, a in zip(jax.tree.leaves(shapes), jax.tree.leaves(axes, is_leaf=lambda x:
+                                                           isinstance(x, tuple))):
+    assert len(a) == len(s.shape)
+
+
+def test_forward_is_causal_and_ignores_left_padding(prover):
+  spec, params = prover
+  tokens = random_prompts(jax.random.key(1), 4, 20, PAD_ID)
+  mask = tokens != PAD_ID
+  lp = functional.token_logprobs(spec, params, tokens, mask)
+  changed = tokens.at[:, 15:].set(9)
+  lp2 = functional.token_logprobs(spec, params, changed, changed != PAD_ID)
+  np.testing.assert_allclose(lp[:, :15], lp2[:, :15], atol=1e-6)
+  # the same row with more left padding gives the same log-probs on its real tokens
+  row = tokens[0][mask[0]]
+  padded = jnp.concatenate([jnp.full((5,), PAD_ID, jnp.int32), row])[None]
+  lp_pad = functional.token_logprobs(spec, params, padded, padded != PAD_ID)
+  np.testing.assert_allclose(lp_pad[0, 6:], lp[0][mask[0]][1:], atol=1e-5)
+
+
+def test_pad_and_unused_ids_are_never_sampled(prover):
+  spec, params = prover
+  out = sampler.sample(spec, params, random_prompts(jax.random.key(2), 32, 12, PAD_ID),
+                       jax.random.key(3), solution_len=20, eos_id=2, pad_id=PAD_ID)
+  live = np.asarray(out.tokens)[np.asarray(out.mask)]
+  assert (live != PAD_ID).all() and (live < VOCAB).all()
+
+
+@pytest.mark.parametrize("temperature, top_k", [(1.0, 0), (0.7, 5)])
+def test_cached_logprobs_equal_full_forward(prover, temperature, top_k):
+  spec, params = prover
+  prompts = random_prompts(jax.random.key(4), 16, 24, PAD_ID)
+  out = sampler.sample(spec, params, prompts, jax.random.key(5), solution_len=30,
+                       eos_id=2, pad_id=PAD_ID, temperature=temperature, top_k=top_k)
+  tokens = jnp.concatenate([prompts, out.tokens], axis=1)
+  full = functional.token_logprobs(spec, params, tokens, tokens != PAD_ID)[:, 24:]
+  assert out.mask.sum() > 16
+  np.testing.assert_allclose(np.where(out.mask, full, 0), out.logprobs, atol=1e-5)
+
+
+def test_tokens_after_eos_are_masked_padding(prover):
+  spec, params = prover
+  eos = 9
+  out = sampler.sample(spec, params, random_prompts(jax.random.key(6), 32, 12, PAD_ID),
+                       jax.random.key(7), solution_len=40, eos_id=eos, pad_id=PAD_ID)
+  tokens, mask = np.asarray(out.tokens), np.asarray(out.mask)
+  for row, m in zip(tokens, mask):
+    hits = np.flatnonzero(row == eos)
+    end = hits[0] + 1 if len(hits) else len(row)
+    assert m[:end].all() and not m[end:].any() and (row[end:] == PAD_ID).all()
+
+
+def test_cached_sampling_equals_naive_decoding(prover):
+  spec, params = prover
+  prompts = random_prompts(jax.random.key(8), 8, 16, PAD_ID)
+  fast = sampler.sample(spec, params, prompts, jax.random.key(0), solution_len=12, eos_id=2,
+                        pad_id=PAD_ID)
+  slow = sampler.naive_sample(spec, params, prompts, jax.random.key(0), solution_len=12,
+                              eos_id=2, pad_id=PAD_ID)
+  np.testing.assert_array_equal(fast.tokens, slow.tokens)
+  np.testing.assert_allclose(fast.logprobs, slow.logprobs, atol=1e-5)
+
+
+def test_sampler_compiles_once(prover):
+  spec, params = prover
+  compiles = []
+  jax.monitoring.register_event_duration_secs_listener(
+      lambda event, _, **kw: compiles.append(event)
+      if event == "/jax/core/compile/backend_compile_duration" else None)
+  fn = sampler.make_sampler(spec, solution_len=10, eos_id=2, pad_id=PAD_ID)
+  for i in range(4):
+    jax.block_until_ready(fn(params, random_prompts(jax.random.key(i), 8, 12, PAD_ID),
+                             jax.random.key(i)))
+  first = len(compiles)
+  for i in range(4, 8):
+    jax.block_until_ready(fn(params, random_prompts(jax.random.key(i), 8, 12, PAD_ID),
+                             jax.random.key(i)))
+  assert first >= 1 and len(compiles) == first

@@ -1,0 +1,107 @@
+"""Initial players end to end on the smoke config: train, cache, reuse, reject a bad cache."""
+
+import json
+import pathlib
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from pvg_jax import checkpoint, config, main, players, sharding
+from pvg_jax.worlds.arith import world as arith_world
+
+
+@pytest.fixture(scope="module")
+def smoke_run(smoke_config, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("smoke")
+  summary = main.train(smoke_config, workdir)
+  return workdir, summary
+
+
+def test_smoke_run_writes_summary_and_metrics(smoke_run):
+  workdir, summary = smoke_run
+  report = summary["initial_players"]
+  assert json.loads((workdir / "summary.json").read_text()) == summary
+  for key in ("helpful_accuracy", "sneaky_accuracy", "verifier_auc"):
+    assert key in report
+  assert 0 <= report["helpful_accuracy"] <= 1
+  assert report["eval_samples"] == 32 * 2 * 2
+  lines = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert {x["phase"] for x in lines} == {"prover_sft", "verifier_pretrain"}
+  assert list((workdir / "tensorboard").iterdir())
+
+
+def _cache_dir(cfg, workdir) -> pathlib.Path:
+  return workdir / "init_players" / players.cache_key(cfg)
+
+
+def test_second_run_reuses_the_cache(smoke_config, smoke_run):
+  workdir, summary = smoke_run
+  stamp = (_cache_dir(smoke_config, workdir) / "meta.json").stat().st_mtime_ns
+  again = main.train(smoke_config, workdir)
+  assert again == summary
+  assert (_cache_dir(smoke_config, workdir) / "meta.json").stat().st_mtime_ns == stamp
+
+
+def test_same_seed_same_numbers_other_seed_other_cache(smoke_config, smoke_run, tmp_path):
+  _, summary = smoke_run
+  fresh = main.train(smoke_config, tmp_path / "a")
+  strip = lambda r: {k: v for k, v in r.items() if not k.endswith("seconds")}  # noqa: E731
+  assert strip(fresh["initial_players"]) == strip(summary["initial_players"])
+  other = smoke_config.copy_and_resolve_references()
+  other.unlock().seed = 1
+  assert players.cache_key(other) != players.cache_key(smoke_config)
+
+
+def test_corrupted_cache_is_detected_and_rebuilt(smoke_config, smoke_run, tmp_path):
+  workdir, _ = smoke_run
+  copy = tmp_path / "w"
+  shutil.copytree(workdir, copy)
+  cache = _cache_dir(smoke_config, copy)
+  meta = json.loads((cache / "meta.json").read_text())
+  meta["sha256"] = "0" * 64                      # contents no longer match their checksum
+  (cache / "meta.json").write_text(json.dumps(meta))
+  mesh = sharding.make_mesh((-1, 1, 1))
+  specs = players.player_specs(smoke_config, arith_world.ArithWorld(smoke_config.world, 0))
+  abstract = {name: players._abstract(spec, mesh, sharding.DEFAULT_RULES)
+              for name, spec in zip(("prover", "verifier"), specs)}
+  with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
+    checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
+  main.train(smoke_config, copy)                 # rebuilds instead of using it
+  restored, _ = checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
+  assert json.loads((cache / "meta.json").read_text())["sha256"] != "0" * 64
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+  tree = {"a": np.arange(6.0).reshape(2, 3), "b": {"c": np.ones(4, np.int32)}}
+  checkpoint.save(tmp_path / "ck", tree, "key1", {"note": 1})
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+  restored, extra = checkpoint.restore(tmp_path / "ck", abstract, "key1")
+  jax.tree.map(np.testing.assert_array_equal, restored, tree)
+  assert extra == {"note": 1}
+  with pytest.raises(checkpoint.CheckpointError, match="key1"):
+    checkpoint.restore(tmp_path / "ck", abstract, "key2")
+  bad = {"a": jax.ShapeDtypeStruct((3, 3), np.float64), "b": abstract["b"]}
+  with pytest.raises(checkpoint.CheckpointError, match="structure"):
+    checkpoint.restore(tmp_path / "ck", bad, "key1")
+  with pytest.raises(checkpoint.CheckpointError, match="meta.json missing"):
+    checkpoint.restore(tmp_path / "nothing", abstract, "key1")
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("prover.size", "huge", "unknown size"),
+    ("verifier.size", "p1m", "larger than the prover"),
+    ("sft.steps", 0, "positive integer"),
+    ("sft.batch_size", 7, "even"),
+    ("verifier_pretrain.loss", "hinge", "allowed"),
+    ("verifier_pretrain.lam", -1.0, ">= 0"),
+    ("sft.lr", 0.0, "> 0"),
+])
+def test_config_validation_names_the_key(smoke_config, key, value, match):
+  cfg = smoke_config.copy_and_resolve_references()
+  section, name = key.split(".")
+  with cfg.unlocked():
+    cfg[section][name] = value
+  with pytest.raises(config.ConfigError, match=f"config.{key}.*{match}|{match}"):
+    config.validate(cfg)
