@@ -20,11 +20,17 @@ Override any key from the command line, e.g. --config.sft.steps=500.
 import ml_collections
 
 
+REWARDS = ("src", "cgc", "goodhart", "correctness")
+
+
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  """arg: "" (default) or "smoke"."""
-  if arg not in ("", "smoke"):
-    raise ValueError(f"configs/arith.py takes '' or 'smoke', got {arg!r}")
-  smoke = arg == "smoke"
+  """arg: comma-separated options: "smoke" and/or a reward (default src), e.g. "smoke,cgc"."""
+  options = [a for a in arg.split(",") if a]
+  unknown = [a for a in options if a not in ("smoke", *REWARDS)]
+  if unknown or sum(a in REWARDS for a in options) > 1:
+    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke' and one of {REWARDS}")
+  smoke = "smoke" in options
+  reward = next((a for a in options if a in REWARDS), "src")
   c = ml_collections.ConfigDict()
   c.seed = 0                                # root of every random draw (problems, init, data)
 
@@ -81,6 +87,58 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   e.samples_per_role = 2 if smoke else 4    # prover samples per problem and role
   e.batch_size = 64 if smoke else 256       # sampler batch
   e.temperature = 1.0
+
+  c.game = g = ml_collections.ConfigDict()  # checkability training (METHOD 1)
+  g.rounds = 2 if smoke else 3
+  g.reward = reward                         # src | cgc | goodhart | correctness
+  g.format_penalty = False                  # unparseable -> lowest reward (off: paper-faithful)
+  g.warm_start_prover = False               # K restarts both players every round
+  g.warm_start_verifier = False
+  g.pool_problems = 64 if smoke else 1024   # verifier-split problems the pool samples
+  g.pool_samples_per_role = 2 if smoke else 4   # samples per pool problem, role and source
+  g.heldout_pool_problems = 16 if smoke else 128  # of those, never trained on (eval)
+  g.mixture = "equal"                       # equal | exp2 | a list of one weight per round
+  g.prover_problems = 256 if smoke else 8192    # size of D_pi (prover-split prompts)
+  g.eval_problems = 32 if smoke else 256    # held-out test problems per round
+  g.eval_samples_per_role = 2
+  g.sample_batch = 64 if smoke else 256     # sampler batch for pool and eval sampling
+  g.checkpoint_every = 10 if smoke else 25  # PPO steps between checkpoints
+
+  g.verifier = vg = ml_collections.ConfigDict()   # verifier phase of every round
+  vg.steps = 10 if smoke else 300           # the same number every round
+  vg.batch_size = 8 if smoke else 32        # problems per step
+  vg.k = 4                                  # balanced solutions per problem (even)
+  vg.lr = 1e-3
+  vg.warmup_steps = 2 if smoke else 20
+  vg.weight_decay = 0.01
+  vg.grad_clip = 1.0
+  vg.loss = "bradley_terry"                 # or "cross_entropy"
+  vg.lam = 3e-3                             # weight of E V^2
+
+  g.ppo = pg = ml_collections.ConfigDict()  # prover phase of every round
+  pg.max_steps = 6 if smoke else 150        # step budget per round
+  pg.groups = 8 if smoke else 16            # (problem, role) groups per step
+  pg.group_size = 4 if smoke else 8         # b: samples per group (SRC needs b >= 2)
+  pg.lr = 2e-4
+  pg.warmup_steps = 2 if smoke else 10
+  pg.weight_decay = 0.0
+  pg.grad_clip = 1.0
+  pg.steps = pg.get_ref("max_steps")        # schedule length
+  pg.beta = 0.05                            # KL(pi || pi_init) weight, same for every reward
+  pg.adaptive_kl = False
+  pg.kl_target = 2.0                        # nats per solution, with adaptive_kl
+  pg.kl_horizon = 100.0
+  pg.gamma = 1.0
+  pg.gae_lambda = 0.95
+  pg.clip_eps = 0.2
+  pg.value_clip = 0.2
+  pg.vf_coef = 0.5
+  pg.epochs = 2
+  pg.minibatches = 2
+  pg.whiten = True                          # whiten advantages over the batch
+  pg.critic = "shared"                      # shared (value head on the prover) | separate
+  pg.temperature = 1.0
+  pg.stop_window = 2 if smoke else 10       # steps averaged by the stopping rules
 
   c.log_every = 10 if smoke else 100        # steps between metric fetches
   return c

@@ -68,8 +68,9 @@ def role_pair_data(world: arith_world.ArithWorld, split: str, n: int) -> arith_w
   pairs = []
   for i in tqdm(range(n), desc=f"generating {split} problems", leave=False, mininterval=1):
     rng = np.random.default_rng([world.seed, split_id, i, FLAW_STREAM])
-    pairs.append(world.sft_batch(split, [i, i], [arith_world.ROLE_HELPFUL,
-                                                 arith_world.ROLE_SNEAKY], rng))
+    problem = world.problem(split, i)
+    pairs.append(world.solution_batch([problem, problem], [arith_world.ROLE_HELPFUL,
+                                                           arith_world.ROLE_SNEAKY], rng))
   return arith_world.Batch(*(np.stack([getattr(p, f.name) for p in pairs])
                              for f in dataclasses.fields(arith_world.Batch)))
 
@@ -80,10 +81,9 @@ def _fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mes
   steps only (no per-step host sync)."""
   tx = train_state.make_optimizer(opt_cfg)
   rules = sharding.DEFAULT_RULES
-  state = train_state.create_state(spec, tx, params, mesh, rules)
-  step_fn = steps.jit_step(make_step(spec, tx), train_state.state_shardings(spec, tx, mesh,
-                                                                             rules),
-                           make_batch(0), mesh, rules)
+  shardings = train_state.spec_state_shardings(spec, tx, mesh, rules)
+  state = train_state.create_state(tx, params, shardings)
+  step_fn = steps.jit_step(make_step(spec, tx), shardings, make_batch(0), mesh, rules)
   last = {}
   with tqdm(range(opt_cfg.steps), desc=name, mininterval=1) as bar:
     for step in bar:

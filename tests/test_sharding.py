@@ -24,23 +24,22 @@ def _run(cfg, mesh):
   out = {}
 
   params = functional.init_params(spec, jax.random.key(0), mesh, RULES)
-  state = train_state.create_state(spec, tx, params, mesh, RULES)
+  shardings = train_state.spec_state_shardings(spec, tx, mesh, RULES)
+  state = train_state.create_state(tx, params, shardings)
   sft_batch = {"tokens": batch.tokens, "kv_mask": batch.kv_mask, "loss_mask": batch.loss_mask}
-  sft = steps.jit_step(steps.make_sft_step(spec, tx),
-                       train_state.state_shardings(spec, tx, mesh, RULES), sft_batch, mesh,
-                       RULES)
+  sft = steps.jit_step(steps.make_sft_step(spec, tx), shardings, sft_batch, mesh, RULES)
   for _ in range(2):
     state, metrics = sft(state, sft_batch)
   out["sft_loss"] = metrics["loss"]
   out["sft_params"] = state["params"]
 
   vparams = functional.init_params(vspec, jax.random.key(1), mesh, RULES)
-  vstate = train_state.create_state(vspec, tx, vparams, mesh, RULES)
+  vshardings = train_state.spec_state_shardings(vspec, tx, mesh, RULES)
+  vstate = train_state.create_state(tx, vparams, vshardings)
   vbatch = {"tokens": world.verifier_view(batch.tokens), "kv_mask": batch.kv_mask,
             "correct": np.tile([[True, False]], (8, 1)), "valid": np.ones((8, 2), bool)}
   vstep = steps.jit_step(steps.make_verifier_step(vspec, tx, "bradley_terry", 0.01),
-                         train_state.state_shardings(vspec, tx, mesh, RULES), vbatch, mesh,
-                         RULES)
+                         vshardings, vbatch, mesh, RULES)
   vstate, vmetrics = vstep(vstate, vbatch)
   out["verifier_loss"] = vmetrics["loss"]
   out["verifier_params"] = vstate["params"]

@@ -27,28 +27,33 @@ def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformati
                      optax.adamw(schedule, b1=0.9, b2=0.98, weight_decay=cfg.weight_decay))
 
 
-def state_shardings(spec: ModelSpec, tx: optax.GradientTransformation, mesh: Mesh, rules):
-  param_sh = functional.param_shardings(spec, mesh, rules)
-  abstract_opt = jax.eval_shape(tx.init, functional.abstract_params(spec))
+def state_shardings(param_sh, abstract_params, tx: optax.GradientTransformation,
+                    mesh: Mesh):
+  """Shardings of {"params", "opt_state", "step"} given the parameters' shardings."""
+  abstract_opt = jax.eval_shape(tx.init, abstract_params)
   repl = sharding.replicated(mesh)
   opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
                                  transform_non_params=lambda _: repl)
   return {"params": param_sh, "opt_state": opt_sh, "step": repl}
 
 
-def abstract_state(spec: ModelSpec, tx: optax.GradientTransformation, mesh: Mesh, rules):
+def spec_state_shardings(spec: ModelSpec, tx: optax.GradientTransformation, mesh: Mesh,
+                         rules):
+  """state_shardings of one model's train state."""
+  return state_shardings(functional.param_shardings(spec, mesh, rules),
+                         functional.abstract_params(spec), tx, mesh)
+
+
+def abstract_state(param_sh, abstract_params, tx: optax.GradientTransformation, mesh: Mesh):
   """ShapeDtypeStructs (with shardings) of a train state: the restore target."""
-  params = functional.abstract_params(spec)
-  shapes = {"params": params, "opt_state": jax.eval_shape(tx.init, params),
+  shapes = {"params": abstract_params, "opt_state": jax.eval_shape(tx.init, abstract_params),
             "step": jax.ShapeDtypeStruct((), jnp.int32)}
   return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                      shapes, state_shardings(spec, tx, mesh, rules))
+                      shapes, state_shardings(param_sh, abstract_params, tx, mesh))
 
 
-def create_state(spec: ModelSpec, tx: optax.GradientTransformation, params, mesh: Mesh,
-                 rules):
+def create_state(tx: optax.GradientTransformation, params, shardings):
   """A fresh train state around (already sharded) params."""
-  shardings = state_shardings(spec, tx, mesh, rules)
   init = jax.jit(lambda p: {"params": p, "opt_state": tx.init(p), "step": jnp.int32(0)},
                  out_shardings=shardings)
   return init(params)

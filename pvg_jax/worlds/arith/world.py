@@ -83,7 +83,11 @@ class ArithWorld:
   def sft_batch(self, split: str, indices: Sequence[int], roles: Sequence[int],
                 rng: np.random.Generator) -> Batch:
     """Role-conditioned SFT data: helpful -> canonical, sneaky -> flaw-injected."""
-    probs = self.problems(split, indices)
+    return self.solution_batch(self.problems(split, indices), roles, rng)
+
+  def solution_batch(self, probs: Sequence[problems.Problem], roles: Sequence[int],
+                     rng: np.random.Generator) -> Batch:
+    """Generator-written solutions (canonical or flaw-injected by role) of `probs`."""
     sols = np.stack([tokenizer.encode_solution(self.tokenizer, self.layout,
                                                self.solution_text(p, r, rng))
                      for p, r in zip(probs, roles)])

@@ -1,0 +1,36 @@
+"""Shared set-up of the benchmarks: the default config's world and models."""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import arith
+from pvg_jax.worlds.arith import world as arith_world
+
+
+def default_world() -> tuple:
+  cfg = arith.get_config("")
+  return cfg, arith_world.ArithWorld(cfg.world, cfg.seed)
+
+
+def timeit(fn, *args, repeats: int = 5) -> float:
+  """Median wall seconds of fn(*args) after one warm-up (compile) call."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def matmul_peak_flops(n: int = 2048, dtype=jnp.float32) -> float:
+  """This machine's dense-matmul FLOP/s for [n, n] @ [n, n], measured now."""
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+  f = jax.jit(lambda a, b: a @ b)
+  return 2 * n**3 / timeit(f, a, b, repeats=10)

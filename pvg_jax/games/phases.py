@@ -1,0 +1,225 @@
+"""The phases of a checkability round (METHOD 1.1-1.2) and its held-out evaluation.
+
+Each phase is a function of the game's static parts (config, world, jitted functions,
+initial players) and of explicit state; randomness comes from (seed, stream, round, step),
+so a phase re-run after a restart does exactly what the interrupted one did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from pvg_jax import rollout
+from pvg_jax.games.jitted import GameFunctions
+from pvg_jax.metrics import MetricWriter
+from pvg_jax.players import Players
+from pvg_jax.rl import rewards, stopping
+from pvg_jax.verifier.pool import SamplePool, mixture_weights
+from pvg_jax.worlds.arith import world as arith_world
+
+POOL_STREAM, VERIFIER_STREAM, PPO_STREAM, EVAL_STREAM = 11, 12, 13, 14
+HELPFUL, SNEAKY = arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY
+
+
+@dataclasses.dataclass
+class Context:
+  """The static parts of a game, shared by every phase."""
+
+  cfg: ml_collections.ConfigDict
+  world: arith_world.ArithWorld
+  fns: GameFunctions
+  init: Players
+  pool: SamplePool
+  writer: MetricWriter
+
+  def key(self, stream: int, *path: int) -> jax.Array:
+    key = jax.random.fold_in(jax.random.key(self.cfg.seed), stream)
+    for p in path:
+      key = jax.random.fold_in(key, p)
+    return key
+
+  def rng(self, stream: int, *path: int) -> np.random.Generator:
+    return np.random.default_rng([self.cfg.seed, stream, *path])
+
+
+def _both_roles(n_problems: int, per_role: int) -> tuple[np.ndarray, np.ndarray]:
+  index = np.repeat(np.arange(n_problems), 2 * per_role)
+  roles = np.tile(np.repeat([HELPFUL, SNEAKY], per_role), n_problems)
+  return index, roles
+
+
+def sample_pool_source(ctx: Context, source: int, policy_params) -> None:
+  """Samples of one prover (both roles) on the pool's verifier-split problems."""
+  g = ctx.cfg.game
+  index, roles = _both_roles(g.pool_problems, g.pool_samples_per_role)
+  with tqdm(total=-(-len(index) // g.sample_batch), desc=f"pool source {source}",
+            leave=False) as bar:
+    ro = rollout.sample_rollouts(ctx.world, ctx.fns.sample_batch, policy_params, "verifier",
+                                 index, roles, ctx.key(POOL_STREAM, source), g.sample_batch,
+                                 bar)
+  ctx.pool.add(source, ro)
+
+
+def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, dict]:
+  """Train the round's verifier on a balanced draw from pool sources 0..round_.
+
+  Starts from the initial verifier (or `previous_params` with warm_start_verifier).
+  Returns (params, results); results include pairwise accuracy / AUC on held-out pool
+  problems (never trained on).
+  """
+  g, vg = ctx.cfg.game, ctx.cfg.game.verifier
+  sources = list(range(round_ + 1))
+  weights = mixture_weights(tuple(g.mixture) if not isinstance(g.mixture, str) else g.mixture,
+                            len(sources))
+  train_problems = np.arange(g.heldout_pool_problems, g.pool_problems)
+  data = ctx.pool.draw(sources, weights, train_problems, vg.k,
+                       ctx.rng(VERIFIER_STREAM, round_, 0))
+  start = previous_params if g.warm_start_verifier else ctx.init.verifier_params
+  state = jax.jit(lambda p: {"params": p, "opt_state": ctx.fns.verifier_tx.init(p),
+                             "step": np.int32(0)},
+                  out_shardings=ctx.fns.verifier_shardings)(start)
+  correct = np.ones((vg.batch_size, vg.k), bool) & data.correct[:1]
+  seq = ctx.world.layout.seq_len
+  for step in tqdm(range(vg.steps), desc=f"round {round_} verifier", leave=False,
+                   mininterval=1):
+    pick = ctx.rng(VERIFIER_STREAM, round_, step + 1).integers(len(data.tokens),
+                                                                size=vg.batch_size)
+    tokens = ctx.world.verifier_view(data.tokens[pick].reshape(-1, seq))
+    batch = {"tokens": tokens, "kv_mask": data.kv_mask[pick].reshape(-1, seq),
+             "correct": correct, "valid": np.ones_like(correct)}
+    state, metrics = ctx.fns.verifier_step(state, batch)
+    if (step + 1) % ctx.cfg.log_every == 0 or step + 1 == vg.steps:
+      ctx.writer.write(f"round_{round_}/verifier", step + 1, metrics)
+  results = {"verifier_train_problems": int(len(data.tokens)),
+             "verifier_skipped_no_correct": data.skipped_no_correct,
+             "verifier_skipped_no_incorrect": data.skipped_no_incorrect,
+             **_heldout_accuracy(ctx, state["params"], sources)}
+  return state["params"], results
+
+
+def _heldout_accuracy(ctx: Context, params, sources: list[int]) -> dict:
+  held = ctx.cfg.game.heldout_pool_problems
+  parts = [ctx.pool.load(s) for s in sources]
+  keep = [p["problem_index"] < held for p in parts]
+  index = np.concatenate([p["problem_index"][k] for p, k in zip(parts, keep)])
+  correct = np.concatenate([p["correct"][k] for p, k in zip(parts, keep)])
+  tokens = np.concatenate([p["tokens"][k] for p, k in zip(parts, keep)])
+  scores = rollout.score_sequences(ctx.world, ctx.fns.score, params, tokens,
+                                   ctx.cfg.game.sample_batch)
+  acc, pairs, _ = rollout.pairwise_accuracy(index, correct, scores)
+  return {"verifier_heldout_pairwise_accuracy": acc, "verifier_heldout_pairs": pairs,
+          "verifier_heldout_auc": rollout.roc_auc(correct, scores)}
+
+
+@dataclasses.dataclass
+class ProverProgress:
+  """What the prover phase needs to resume: train state, step, beta, monitor history."""
+
+  state: dict
+  step: int
+  beta: float
+  monitor: list
+
+
+def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverProgress,
+                 save, should_stop) -> tuple[ProverProgress, str]:
+  """PPO against the round's frozen verifier until a stopping rule fires.
+
+  save(progress) is called every checkpoint_every steps; should_stop() is polled every
+  step (SIGTERM) and, when true, the phase saves and raises SystemExit.
+  Returns (final progress, stop reason).
+  """
+  g, pg = ctx.cfg.game, ctx.cfg.game.ppo
+  monitor = stopping.StopMonitor(g.reward, pg.max_steps, pg.stop_window, progress.monitor)
+  state, beta = progress.state, progress.beta
+  n = pg.groups * pg.group_size
+  uses_roles = rewards.USES_ROLES[g.reward]
+  reason = None
+  bar = tqdm(total=pg.max_steps, initial=progress.step, desc=f"round {round_} prover",
+             leave=False, mininterval=1)
+  for step in range(progress.step, pg.max_steps):
+    rng = ctx.rng(PPO_STREAM, round_, step)
+    problems = rng.integers(g.prover_problems, size=pg.groups)
+    helpful = (rng.integers(2, size=pg.groups) == HELPFUL) if uses_roles else np.ones(
+        pg.groups, bool)
+    probs = ctx.world.problems("prover", np.repeat(problems, pg.group_size))
+    roles = np.repeat(np.where(helpful, HELPFUL, SNEAKY), pg.group_size)
+    prompts = ctx.world.prompts(probs, roles)
+    key = ctx.key(PPO_STREAM, round_, step)
+    samples = ctx.fns.sample_ppo(state["params"]["policy"], prompts, jax.random.fold_in(key, 0))
+    solutions = np.asarray(jax.device_get(samples.tokens))
+    checks = [ctx.world.check(p, s) for p, s in zip(probs, solutions)]
+    seqs = ctx.world.sequences(prompts, solutions)
+    batch = {"tokens": seqs.tokens, "verifier_tokens": ctx.world.verifier_view(seqs.tokens),
+             "kv_mask": seqs.kv_mask, "loss_mask": seqs.loss_mask,
+             "correct": np.array([c.correct for c in checks]),
+             "parseable": np.array(["format" not in c.errors for c in checks]),
+             "helpful": helpful}
+    state, beta_arr, scores, metrics = ctx.fns.prover_step(
+        state, ctx.init.prover_params, verifier_params, batch, np.float32(beta),
+        jax.random.fold_in(key, 1))
+    beta = float(beta_arr) if pg.adaptive_kl else beta
+    stats = stopping.StepStats.from_samples(jax.device_get(scores), batch["correct"],
+                                            np.repeat(helpful, pg.group_size))
+    reason = monitor.update(stats, step + 1)
+    window = monitor.summary()
+    host = {"parseable": float(batch["parseable"].mean()), **window,
+            "helpful_accuracy": _accuracy(batch["correct"], roles, HELPFUL),
+            "sneaky_accuracy": _accuracy(batch["correct"], roles, SNEAKY)}
+    if (step + 1) % ctx.cfg.log_every == 0 or reason:
+      ctx.writer.write(f"round_{round_}/prover", step + 1, {**metrics, **host})
+    else:
+      ctx.writer.write(f"round_{round_}/prover_dynamics", step + 1, host)
+    bar.update(1)
+    progress = ProverProgress(state, step + 1, beta, monitor.state())
+    if reason:
+      break
+    if should_stop() or (step + 1) % g.checkpoint_every == 0:
+      save(progress)
+      if should_stop():
+        bar.close()
+        raise SystemExit(0)
+  bar.close()
+  del n
+  return progress, reason or "step_budget"
+
+
+def _accuracy(correct: np.ndarray, roles: np.ndarray, role: int) -> float:
+  sel = roles == role
+  return float(correct[sel].mean()) if sel.any() else float("nan")
+
+
+def evaluate_round(ctx: Context, round_: int, policy_params, verifier_params) -> dict:
+  """Held-out test problems: accuracy of both roles and the verifier on the round's prover."""
+  g = ctx.cfg.game
+  index, roles = _both_roles(g.eval_problems, g.eval_samples_per_role)
+  ro = rollout.sample_rollouts(ctx.world, ctx.fns.sample_batch, policy_params, "test", index,
+                               roles, ctx.key(EVAL_STREAM, round_), g.sample_batch)
+  scores = rollout.score_sequences(ctx.world, ctx.fns.score, verifier_params, ro.tokens,
+                                   g.sample_batch)
+  helpful = ro.role == HELPFUL
+  acc, _, _ = rollout.pairwise_accuracy(ro.problem_index, ro.correct, scores)
+  hc, si = helpful & ro.correct, ~helpful & ~ro.correct
+  return {
+      "helpful_accuracy": float(ro.correct[helpful].mean()),
+      "sneaky_accuracy": float(ro.correct[~helpful].mean()),
+      "test_verifier_pairwise_accuracy": acc,
+      "test_verifier_auc": rollout.roc_auc(ro.correct, scores),
+      "helpful_correct_score": float(scores[hc].mean()) if hc.any() else float("nan"),
+      "sneaky_incorrect_score": float(scores[si].mean()) if si.any() else float("nan"),
+      "sneaky_fool_rate": _fool_rate(scores, hc, si),
+      "sneaky_unparseable": float(np.mean([e == "format" for e, h in zip(ro.error_type,
+                                                                          helpful) if not h])),
+  }
+
+
+def _fool_rate(scores: np.ndarray, hc: np.ndarray, si: np.ndarray) -> float:
+  """Fraction of sneaky-incorrect solutions scored above the median helpful-correct one."""
+  if not hc.any() or not si.any():
+    return float("nan")
+  return float((scores[si] > np.median(scores[hc])).mean())

@@ -1,0 +1,1 @@
+"""The prover's reinforcement learning: rewards (METHOD 1.2), GAE and PPO losses."""
