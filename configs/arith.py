@@ -63,7 +63,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 40 if smoke else 2200
+  s.steps = 300 if smoke else 2200
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
   s.num_problems = 512 if smoke else 32768  # generated prover-split problems SFT draws from
   s.lr = 3e-3 if smoke else 2e-3
@@ -72,7 +72,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   s.grad_clip = 1.0
 
   c.verifier_pretrain = v = ml_collections.ConfigDict()   # generator pairs (round -1)
-  v.steps = 40 if smoke else 1500
+  v.steps = 100 if smoke else 1500
   v.batch_size = 32 if smoke else 64        # problems per step, each a (correct, flawed) pair
   v.num_problems = 512 if smoke else 32768  # generated verifier-split problems
   v.lr = 3e-3 if smoke else 2e-3
@@ -140,5 +140,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   pg.temperature = 1.0
   pg.stop_window = 2 if smoke else 10       # steps averaged by the stopping rules
 
-  c.log_every = 10 if smoke else 100        # steps between metric fetches
+  c.log_every = 10 if smoke else 50         # steps between metric fetches
+  c.profile_steps = 0                       # >0: jax.profiler trace of PPO steps 1..N of
+                                            # round 0 into <workdir>/profile
   return c

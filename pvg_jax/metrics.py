@@ -30,18 +30,22 @@ class MetricWriter:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
 
-  def write(self, phase: str, step: int, metrics: dict) -> dict:
-    """Fetch `metrics` (device arrays ok), check them, append them; returns the floats."""
+  def write(self, phase: str, step: int, metrics: dict, stats: dict | None = None) -> dict:
+    """Append `metrics` (losses etc., device arrays ok: fetched here, must be finite) and
+    `stats` (host statistics, NaN allowed where undefined, written as null)."""
     values = {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
       raise NonFiniteError(f"non-finite {', '.join(bad)} in phase {phase!r} at step {step}")
+    values.update({k: float(v) for k, v in (stats or {}).items()})
     if self.active:
+      record = {k: (v if math.isfinite(v) else None) for k, v in values.items()}
       with self.path.open("a") as f:
-        f.write(json.dumps({"phase": phase, "step": step, "time": time.time(), **values})
+        f.write(json.dumps({"phase": phase, "step": step, "time": time.time(), **record})
                 + "\n")
       for k, v in values.items():
-        self._tb.add_scalar(f"{phase}/{k}", v, step)
+        if math.isfinite(v):
+          self._tb.add_scalar(f"{phase}/{k}", v, step)
     return values
 
   def close(self) -> None:

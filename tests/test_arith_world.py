@@ -150,8 +150,10 @@ def test_layout_fits_every_problem_and_masks_solution(smoke_config):
   assert (batch.tokens[:, p - 1] == world.tokenizer.ids[tokenizer.SEP]).all()
   assert (batch.tokens[:, p - 2] == np.where(np.arange(64) % 2, world.tokenizer.role_id(
       "sneaky"), world.tokenizer.role_id("helpful"))).all()
-  assert not batch.loss_mask[:, :p].any()
+  assert batch.loss_mask.shape == (64, world.layout.solution_len)
   eos_cols = np.argmax(batch.tokens == world.tokenizer.eos_id, axis=1)
   assert (batch.loss_mask.sum(1) == eos_cols - p + 1).all()
+  assert (batch.loss_mask == (np.arange(world.layout.solution_len) <= (eos_cols - p)[:, None])
+          ).all()
   view = world.verifier_view(batch.tokens)
   assert (view[:, p - 2] == world.tokenizer.ids[tokenizer.VERIFY]).all()

@@ -47,15 +47,15 @@ def test_forward_is_causal_and_ignores_left_padding(prover):
   spec, params = prover
   tokens = random_prompts(jax.random.key(1), 4, 20, PAD_ID)
   mask = tokens != PAD_ID
-  lp = functional.token_logprobs(spec, params, tokens, mask)
+  lp = functional.token_logprobs(spec, params, tokens, mask, 19)      # columns 1..19
   changed = tokens.at[:, 15:].set(9)
-  lp2 = functional.token_logprobs(spec, params, changed, changed != PAD_ID)
-  np.testing.assert_allclose(lp[:, :15], lp2[:, :15], atol=1e-6)
+  lp2 = functional.token_logprobs(spec, params, changed, changed != PAD_ID, 19)
+  np.testing.assert_allclose(lp[:, :14], lp2[:, :14], atol=1e-6)
   # the same row with more left padding gives the same log-probs on its real tokens
   row = tokens[0][mask[0]]
   padded = jnp.concatenate([jnp.full((5,), PAD_ID, jnp.int32), row])[None]
-  lp_pad = functional.token_logprobs(spec, params, padded, padded != PAD_ID)
-  np.testing.assert_allclose(lp_pad[0, 6:], lp[0][mask[0]][1:], atol=1e-5)
+  lp_pad = functional.token_logprobs(spec, params, padded, padded != PAD_ID, len(row) - 1)
+  np.testing.assert_allclose(lp_pad[0], lp[0][mask[0, 1:]][-(len(row) - 1):], atol=1e-5)
 
 
 def test_pad_and_unused_ids_are_never_sampled(prover):
@@ -73,7 +73,7 @@ def test_cached_logprobs_equal_full_forward(prover, temperature, top_k):
   out = sampler.sample(spec, params, prompts, jax.random.key(5), solution_len=30,
                        eos_id=2, pad_id=PAD_ID, temperature=temperature, top_k=top_k)
   tokens = jnp.concatenate([prompts, out.tokens], axis=1)
-  full = functional.token_logprobs(spec, params, tokens, tokens != PAD_ID)[:, 24:]
+  full = functional.token_logprobs(spec, params, tokens, tokens != PAD_ID, 30)
   assert out.mask.sum() > 16
   np.testing.assert_allclose(np.where(out.mask, full, 0), out.logprobs, atol=1e-5)
 

@@ -8,6 +8,7 @@ so a phase re-run after a restart does exactly what the interrupted one did.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import jax
 import ml_collections
@@ -83,9 +84,13 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
   state = jax.jit(lambda p: {"params": p, "opt_state": ctx.fns.verifier_tx.init(p),
                              "step": np.int32(0)},
                   out_shardings=ctx.fns.verifier_shardings)(start)
-  correct = np.ones((vg.batch_size, vg.k), bool) & data.correct[:1]
+  correct = np.tile(np.repeat([True, False], vg.k // 2), (vg.batch_size, 1))
   seq = ctx.world.layout.seq_len
-  for step in tqdm(range(vg.steps), desc=f"round {round_} verifier", leave=False,
+  steps = vg.steps if len(data.tokens) else 0
+  if not steps:
+    logging.warning("round %d: no pool problem has both correct and incorrect samples; the "
+                    "verifier keeps its starting weights", round_)
+  for step in tqdm(range(steps), desc=f"round {round_} verifier", leave=False,
                    mininterval=1):
     pick = ctx.rng(VERIFIER_STREAM, round_, step + 1).integers(len(data.tokens),
                                                                 size=vg.batch_size)
@@ -137,12 +142,16 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   g, pg = ctx.cfg.game, ctx.cfg.game.ppo
   monitor = stopping.StopMonitor(g.reward, pg.max_steps, pg.stop_window, progress.monitor)
   state, beta = progress.state, progress.beta
-  n = pg.groups * pg.group_size
   uses_roles = rewards.USES_ROLES[g.reward]
   reason = None
   bar = tqdm(total=pg.max_steps, initial=progress.step, desc=f"round {round_} prover",
              leave=False, mininterval=1)
+  profile = ctx.cfg.profile_steps and round_ == 0
   for step in range(progress.step, pg.max_steps):
+    if profile and step == 1:     # step 0 compiles; trace the steady state
+      jax.profiler.start_trace(str(ctx.pool.directory.parent / "profile"))
+    if profile and step == 1 + ctx.cfg.profile_steps:
+      jax.profiler.stop_trace()
     rng = ctx.rng(PPO_STREAM, round_, step)
     problems = rng.integers(g.prover_problems, size=pg.groups)
     helpful = (rng.integers(2, size=pg.groups) == HELPFUL) if uses_roles else np.ones(
@@ -171,10 +180,8 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
     host = {"parseable": float(batch["parseable"].mean()), **window,
             "helpful_accuracy": _accuracy(batch["correct"], roles, HELPFUL),
             "sneaky_accuracy": _accuracy(batch["correct"], roles, SNEAKY)}
-    if (step + 1) % ctx.cfg.log_every == 0 or reason:
-      ctx.writer.write(f"round_{round_}/prover", step + 1, {**metrics, **host})
-    else:
-      ctx.writer.write(f"round_{round_}/prover_dynamics", step + 1, host)
+    device = metrics if (step + 1) % ctx.cfg.log_every == 0 or reason else {}
+    ctx.writer.write(f"round_{round_}/prover", step + 1, device, host)
     bar.update(1)
     progress = ProverProgress(state, step + 1, beta, monitor.state())
     if reason:
@@ -185,7 +192,8 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
         bar.close()
         raise SystemExit(0)
   bar.close()
-  del n
+  if profile and 1 < progress.step <= ctx.cfg.profile_steps:
+    jax.profiler.stop_trace()
   return progress, reason or "step_budget"
 
 

@@ -23,6 +23,8 @@ from pvg_jax import sharding
 from pvg_jax.models import sizes
 from pvg_jax.models.transformer import ModelSpec, Transformer, positions_from_mask
 
+__all__ = ["positions_from_mask"]
+
 
 def make_spec(size: str, vocab_size: int, heads: tuple[str, ...]) -> ModelSpec:
   """ModelSpec of a named size; the vocabulary is padded to a multiple of 64."""
@@ -75,21 +77,22 @@ def model(spec: ModelSpec, params) -> Transformer:
 
 
 def token_logprobs(spec: ModelSpec, params, tokens: jax.Array, kv_mask: jax.Array,
-                   values: bool = False):
-  """log pi(tokens[t] | tokens[<t]) for every column t >= 1 (column 0 gets 0).
+                   num_predicted: int, values: bool = False):
+  """log pi(tokens[t] | tokens[<t]) for the last `num_predicted` columns t.
 
-  tokens, kv_mask: [B, T]. Returns [B, T] float32 log-probs, and with values=True also the
-  [B, T] value-head estimates V(s_t) of the state before each token (column t is read from
-  position t - 1, like the log-prob).
+  tokens, kv_mask: [B, T]; 1 <= num_predicted < T (static). Returns [B, num_predicted]
+  float32 log-probs, and with values=True also the value-head estimates V(s_t) of the state
+  before each of those tokens (read at position t - 1, like the log-prob). Only those
+  positions go through the LM head: for solutions, the prompt's logits are never computed.
   """
   m = model(spec, params)
   hidden, _ = m(tokens, positions_from_mask(kv_mask), kv_mask)
-  logp = jax.nn.log_softmax(m.logits(hidden[:, :-1]), axis=-1)
-  picked = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
-  logprobs = jnp.pad(picked, ((0, 0), (1, 0)))
+  hidden = hidden[:, -num_predicted - 1:-1]
+  logp = jax.nn.log_softmax(m.logits(hidden), axis=-1)
+  picked = jnp.take_along_axis(logp, tokens[:, -num_predicted:, None], axis=-1)[..., 0]
   if not values:
-    return logprobs
-  return logprobs, jnp.pad(m.values(hidden[:, :-1]), ((0, 0), (1, 0)))
+    return picked
+  return picked, m.values(hidden)
 
 
 def scores(spec: ModelSpec, params, tokens: jax.Array, kv_mask: jax.Array) -> jax.Array:

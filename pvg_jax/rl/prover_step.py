@@ -21,15 +21,22 @@ from pvg_jax.rl import ppo, rewards
 
 
 def policy_outputs(policy_spec: ModelSpec, critic_spec: ModelSpec | None, params, tokens,
-                   kv_mask):
-  """Per-token log-probs of the policy and values of the critic, both [B, T]."""
+                   kv_mask, num_predicted: int):
+  """Log-probs of the policy and values of the critic on the last `num_predicted` columns."""
   if critic_spec is None:
     return functional.token_logprobs(policy_spec, params["policy"], tokens, kv_mask,
-                                     values=True)
-  logp = functional.token_logprobs(policy_spec, params["policy"], tokens, kv_mask)
-  _, values = functional.token_logprobs(critic_spec, params["critic"], tokens, kv_mask,
-                                        values=True)
+                                     num_predicted, values=True)
+  logp = functional.token_logprobs(policy_spec, params["policy"], tokens, kv_mask,
+                                   num_predicted)
+  values = critic_values(critic_spec, params["critic"], tokens, kv_mask, num_predicted)
   return logp, values
+
+
+def critic_values(spec: ModelSpec, params, tokens, kv_mask, num_predicted: int):
+  """Value estimates of a separate critic (a trunk with only a value head)."""
+  m = functional.model(spec, params)
+  hidden, _ = m(tokens, functional.positions_from_mask(kv_mask), kv_mask)
+  return m.values(hidden[:, -num_predicted - 1:-1])
 
 
 def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
@@ -38,8 +45,9 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
                      groups: int, group_size: int):
   """(state, ref_params, verifier_params, batch, beta, key) -> (state, beta, scores, metrics).
 
-  batch: tokens / verifier_tokens / kv_mask / loss_mask [N, T] (N = groups * group_size,
-  rows grouped by (problem, role)), correct / parseable [N] bool, helpful [groups] bool.
+  batch: tokens / verifier_tokens / kv_mask [N, T] (N = groups * group_size, rows grouped
+  by (problem, role)), loss_mask [N, S] over the solution columns, correct / parseable [N]
+  bool, helpful [groups] bool.
   cfg: the ppo config (gamma, gae_lambda, clip_eps, value_clip, vf_coef, epochs,
   minibatches, whiten, adaptive_kl, kl_target, kl_horizon).
   """
@@ -47,7 +55,7 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
 
   def loss_fn(params, mb):
     logp, values = policy_outputs(policy_spec, critic_spec, params, mb["tokens"],
-                                  mb["kv_mask"])
+                                  mb["kv_mask"], mb["loss_mask"].shape[1])
     pl, pm = ppo.policy_loss(logp, mb["old_logp"], mb["advantages"], mb["loss_mask"],
                              cfg.clip_eps)
     vl, vm = ppo.value_loss(values, mb["old_values"], mb["returns"], mb["loss_mask"],
@@ -78,10 +86,11 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
       final = rewards.with_format_penalty(final, batch["parseable"].reshape(shape))
     final = final.reshape(-1)
     mask = batch["loss_mask"]
+    num = mask.shape[1]
     logp, values = policy_outputs(policy_spec, critic_spec, state["params"], batch["tokens"],
-                                  batch["kv_mask"])
+                                  batch["kv_mask"], num)
     ref_logp = functional.token_logprobs(policy_spec, ref_params, batch["tokens"],
-                                         batch["kv_mask"])
+                                         batch["kv_mask"], num)
     token_r, kl = ppo.token_rewards(final, logp, ref_logp, mask, beta)
     advantages, returns = ppo.compute_gae(token_r, values, mask, cfg.gamma, cfg.gae_lambda)
     if cfg.whiten:

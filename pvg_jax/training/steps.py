@@ -18,10 +18,11 @@ from pvg_jax.verifier import losses
 
 
 def sft_loss(spec: ModelSpec, params, batch):
-  """Mean over solution tokens of -log pi(token | prefix). batch: tokens/kv_mask/loss_mask
-  [B, T]."""
-  logp = functional.token_logprobs(spec, params, batch["tokens"], batch["kv_mask"])
+  """Mean over solution tokens of -log pi(token | prefix). batch: tokens/kv_mask [B, T],
+  loss_mask [B, S] over the last S columns (the solution)."""
   mask = batch["loss_mask"]
+  logp = functional.token_logprobs(spec, params, batch["tokens"], batch["kv_mask"],
+                                   mask.shape[1])
   n = jnp.maximum(mask.sum(), 1)
   loss = -jnp.where(mask, logp, 0.0).sum() / n
   return loss, {"loss": loss, "tokens": mask.sum()}

@@ -99,7 +99,9 @@ class SamplePool:
       else:
         skipped_i += 1
     if not rows:
-      raise ValueError("no verifier-split problem has both correct and incorrect samples")
+      empty = np.zeros((0, k, data[0]["tokens"].shape[1]))
+      return VerifierData(np.zeros(0, int), empty.astype(np.int32), empty.astype(bool),
+                          np.zeros((0, k), bool), np.zeros((0, k), int), skipped_c, skipped_i)
     tokens = np.stack([np.stack([data[j]["tokens"][r] for j, r in picks]) for _, picks in rows])
     kv = np.stack([np.stack([data[j]["kv_mask"][r] for j, r in picks]) for _, picks in rows])
     correct = np.tile(np.repeat([True, False], k // 2), (len(rows), 1))

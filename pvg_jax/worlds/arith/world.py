@@ -25,8 +25,8 @@ class Batch:
 
   tokens:   [B, T] int32, T = prompt_len + solution_len.
   kv_mask:  [B, T] bool, True on non-pad tokens (what attention may look at).
-  loss_mask:[B, T] bool, True where tokens[t] is a solution token (incl. <eos>) to predict
-            from position t - 1.
+  loss_mask:[B, S] bool over the solution columns (the last S = solution_len of T): True
+            on solution tokens up to and including <eos> (the tokens a prover emits).
   """
 
   tokens: np.ndarray
@@ -76,9 +76,8 @@ class ArithWorld:
     """Joins [B, P] prompts and [B, S] solutions into the shared layout."""
     tokens = np.concatenate([prompts, solutions], axis=1)
     kv_mask = tokens != self.tokenizer.pad_id
-    loss_mask = np.zeros_like(kv_mask)
-    loss_mask[:, self.layout.prompt_len:] = solution_mask(solutions, self.tokenizer.eos_id)
-    return Batch(tokens.astype(np.int32), kv_mask, loss_mask)
+    return Batch(tokens.astype(np.int32), kv_mask,
+                 solution_mask(solutions, self.tokenizer.eos_id))
 
   def sft_batch(self, split: str, indices: Sequence[int], roles: Sequence[int],
                 rng: np.random.Generator) -> Batch:
