@@ -19,7 +19,6 @@ Override any key from the command line, e.g. --config.sft.steps=500.
 
 import ml_collections
 
-
 REWARDS = ("src", "cgc", "goodhart", "correctness")
 
 

@@ -8,22 +8,30 @@ import jax
 import numpy as np
 import pytest
 
-from pvg_jax import checkpoint, config, main, players, sharding
+from pvg_jax import checkpoint, config, players, sharding
+from pvg_jax.metrics import MetricWriter
 from pvg_jax.worlds.arith import world as arith_world
+
+
+def _initial_players(cfg, workdir):
+  mesh = sharding.make_mesh(cfg.mesh.shape)
+  writer = MetricWriter(workdir)
+  try:
+    return players.initial_players(cfg, workdir, mesh, writer)
+  finally:
+    writer.close()
 
 
 @pytest.fixture(scope="module")
 def smoke_run(smoke_config, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("smoke")
-  summary = main.train(smoke_config, workdir)
-  return workdir, summary
+  workdir = tmp_path_factory.mktemp("players")
+  return workdir, _initial_players(smoke_config, workdir).report
 
 
-def test_smoke_run_writes_summary_and_metrics(smoke_run):
-  workdir, summary = smoke_run
-  report = summary["initial_players"]
-  assert json.loads((workdir / "summary.json").read_text()) == summary
-  for key in ("helpful_accuracy", "sneaky_accuracy", "verifier_auc"):
+def test_initial_players_report_and_metrics(smoke_run):
+  workdir, report = smoke_run
+  for key in ("helpful_accuracy", "sneaky_accuracy", "verifier_auc",
+              "verifier_pairwise_accuracy", "prover_train_seconds"):
     assert key in report
   assert 0 <= report["helpful_accuracy"] <= 1
   assert report["eval_samples"] == 32 * 2 * 2
@@ -36,21 +44,21 @@ def _cache_dir(cfg, workdir) -> pathlib.Path:
   return workdir / "init_players" / players.cache_key(cfg)
 
 
-def test_second_run_reuses_the_cache(smoke_config, smoke_run):
-  workdir, summary = smoke_run
+def test_second_call_reuses_the_cache(smoke_config, smoke_run):
+  workdir, report = smoke_run
   stamp = (_cache_dir(smoke_config, workdir) / "meta.json").stat().st_mtime_ns
-  again = main.train(smoke_config, workdir)
-  assert again == summary
+  assert _initial_players(smoke_config, workdir).report == report
   assert (_cache_dir(smoke_config, workdir) / "meta.json").stat().st_mtime_ns == stamp
 
 
-def test_same_seed_same_numbers_other_seed_other_cache(smoke_config, smoke_run, tmp_path):
-  _, summary = smoke_run
-  fresh = main.train(smoke_config, tmp_path / "a")
+def test_same_seed_same_numbers_other_seed_other_key(smoke_config, smoke_run, tmp_path):
+  _, report = smoke_run
+  fresh = _initial_players(smoke_config, tmp_path).report
   strip = lambda r: {k: v for k, v in r.items() if not k.endswith("seconds")}  # noqa: E731
-  assert strip(fresh["initial_players"]) == strip(summary["initial_players"])
+  assert strip(fresh) == strip(report)
   other = smoke_config.copy_and_resolve_references()
-  other.unlock().seed = 1
+  with other.unlocked():
+    other.seed = 1
   assert players.cache_key(other) != players.cache_key(smoke_config)
 
 
@@ -68,8 +76,8 @@ def test_corrupted_cache_is_detected_and_rebuilt(smoke_config, smoke_run, tmp_pa
               for name, spec in zip(("prover", "verifier"), specs)}
   with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
     checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
-  main.train(smoke_config, copy)                 # rebuilds instead of using it
-  restored, _ = checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
+  _initial_players(smoke_config, copy)           # rebuilds instead of using it
+  checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
   assert json.loads((cache / "meta.json").read_text())["sha256"] != "0" * 64
 
 

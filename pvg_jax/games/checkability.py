@@ -26,9 +26,8 @@ import signal
 import time
 
 import jax
-import numpy as np
 
-from pvg_jax import players
+from pvg_jax import players, sharding
 from pvg_jax.games import jitted, phases
 from pvg_jax.games.state import GameCheckpointer, Progress
 from pvg_jax.metrics import MetricWriter
@@ -63,18 +62,21 @@ class CheckabilityGame:
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
     self._sigterm = False
     self.timing: dict = {}
+    self._initial_critic = None
+    if fns.critic_spec is not None:
+      self._initial_critic = functional.init_params(
+          fns.critic_spec, jax.random.fold_in(jax.random.key(cfg.seed), CRITIC_STREAM), mesh,
+          sharding.DEFAULT_RULES)
 
   # -- state -------------------------------------------------------------------------------
 
   def _fresh_prover_state(self):
-    fns, init = self.ctx.fns, self.ctx.init
-    params = {"policy": init.prover_params}
-    if fns.critic_spec is not None:
-      params["critic"] = functional.init_params(
-          fns.critic_spec, jax.random.fold_in(jax.random.key(self.cfg.seed), CRITIC_STREAM),
-          self.mesh, jitted.sharding.DEFAULT_RULES)
-    return jax.jit(lambda p: {"params": p, "opt_state": fns.ppo_tx.init(p),
-                              "step": np.int32(0)}, out_shardings=fns.ppo_shardings)(params)
+    """The initial prover (and, with a separate critic, its fixed initial critic) with a
+    fresh optimizer state."""
+    params = {"policy": self.ctx.init.prover_params}
+    if self._initial_critic is not None:
+      params["critic"] = self._initial_critic
+    return self.ctx.fns.init_prover_state(params)
 
   def _abstract(self):
     fns = self.ctx.fns
@@ -141,9 +143,9 @@ class CheckabilityGame:
         self._save(arrays, progress)
 
       if progress.phase == "prover":
-        def save(p: phases.ProverProgress, verifier=arrays["verifier"]):
+        def save(p: phases.ProverProgress, verifier=arrays["verifier"], base=progress):
           self._save({"prover": p.state, "verifier": verifier}, dataclasses.replace(
-              progress, ppo_step=p.step, beta=p.beta, monitor=p.monitor))
+              base, ppo_step=p.step, beta=p.beta, monitor=p.monitor))
         start = phases.ProverProgress(arrays["prover"], progress.ppo_step, progress.beta,
                                       progress.monitor)
         final, reason = phases.prover_phase(ctx, r, arrays["verifier"], start, save,

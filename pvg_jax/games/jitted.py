@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from jax.sharding import Mesh
 
@@ -35,6 +36,8 @@ class GameFunctions:
   sample_ppo: Callable      # (params, prompts [groups*b, P], key) -> Samples
   sample_batch: Callable    # (params, prompts [sample_batch, P], key) -> Samples
   score: Callable           # (verifier params, tokens, kv_mask) [sample_batch, T] -> [B]
+  init_verifier_state: Callable  # params -> fresh verifier train state
+  init_prover_state: Callable    # {"policy"[, "critic"]} params -> fresh PPO train state
   verifier_step: Callable   # (state, batch) -> (state, metrics)
   prover_step: Callable     # (state, ref, verifier, batch, beta, key) -> (...)
 
@@ -92,6 +95,12 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
   prover = jax.jit(step, in_shardings=(ppo_sh, prover_sh, verifier_param_sh, batch_sh, repl,
                                        repl),
                    out_shardings=(ppo_sh, repl, repl, repl), donate_argnums=0)
+  def init_state(tx, shardings):
+    return jax.jit(lambda p: {"params": p, "opt_state": tx.init(p), "step": jnp.int32(0)},
+                   out_shardings=shardings)
+
   return GameFunctions(prover_spec, critic_spec, verifier_spec, ppo_tx, verifier_tx, ppo_sh,
                        verifier_sh, make_sampler(n_ppo, g.ppo.temperature),
-                       make_sampler(g.sample_batch, 1.0), score, verifier_step, prover)
+                       make_sampler(g.sample_batch, 1.0), score,
+                       init_state(verifier_tx, verifier_sh), init_state(ppo_tx, ppo_sh),
+                       verifier_step, prover)

@@ -81,9 +81,7 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
   data = ctx.pool.draw(sources, weights, train_problems, vg.k,
                        ctx.rng(VERIFIER_STREAM, round_, 0))
   start = previous_params if g.warm_start_verifier else ctx.init.verifier_params
-  state = jax.jit(lambda p: {"params": p, "opt_state": ctx.fns.verifier_tx.init(p),
-                             "step": np.int32(0)},
-                  out_shardings=ctx.fns.verifier_shardings)(start)
+  state = ctx.fns.init_verifier_state(start)
   correct = np.tile(np.repeat([True, False], vg.k // 2), (vg.batch_size, 1))
   seq = ctx.world.layout.seq_len
   steps = vg.steps if len(data.tokens) else 0

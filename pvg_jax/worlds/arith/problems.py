@@ -15,9 +15,10 @@ derived fact in order, one checkable clause each:
 
 Determinism and disjoint splits: problem (seed, split, index) is drawn from a
 `random.Random` seeded with a hash of exactly those numbers (scalar draws from Python's
-Mersenne Twister are ~10x cheaper than NumPy's here), and a candidate is accepted for a split only if the stable
-hash of its text falls in that split's residue class. Every problem text therefore belongs to
-exactly one split, whatever the seeds and indices: the splits are disjoint by construction.
+Mersenne Twister are much cheaper than NumPy's), and a candidate is accepted for a split
+only if the stable hash of its text falls in that split's residue class. Every problem
+text therefore belongs to exactly one split, whatever the seeds and indices: the splits are
+disjoint by construction.
 """
 
 from __future__ import annotations
