@@ -101,7 +101,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   g.eval_problems = 32 if smoke else 256    # held-out test problems per round
   g.eval_samples_per_role = 2
   g.sample_batch = 64 if smoke else 256     # sampler batch for pool and eval sampling
-  g.checkpoint_every = 10 if smoke else 25  # PPO steps between checkpoints
+  g.checkpoint_every = 3 if smoke else 25   # PPO steps between checkpoints
 
   g.verifier = vg = ml_collections.ConfigDict()   # verifier phase of every round
   vg.steps = 10 if smoke else 300           # the same number every round

@@ -1,8 +1,8 @@
 """Validation of experiment configs, before anything is built or compiled.
 
 Config files (configs/*.py) return locked ConfigDicts, so an unknown key already fails at
-override time; `validate` checks values and their relations, naming the key and what is
-allowed.
+override time; `validate` checks types, values and their relations, naming the key and
+what is allowed.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ml_collections
 
 from pvg_jax.models import sizes
+from pvg_jax.rl import rewards
 from pvg_jax.verifier import losses
 from pvg_jax.worlds.arith import problems
 
@@ -18,40 +19,84 @@ class ConfigError(ValueError):
   """A config value that cannot work."""
 
 
+def _get(cfg, key: str):
+  value = cfg
+  for part in key.split("."):
+    value = value[part]
+  return value
+
+
 def _require(ok: bool, key: str, message: str) -> None:
   if not ok:
     raise ConfigError(f"config.{key}: {message}")
 
 
 def _positive_int(cfg, key: str) -> None:
-  value = cfg
-  for part in key.split("."):
-    value = value[part]
-  _require(isinstance(value, int) and value > 0, key, f"must be a positive integer, got "
-           f"{value!r}")
+  value = _get(cfg, key)
+  _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, key,
+           f"must be a positive integer, got {value!r}")
+
+
+def _non_negative(cfg, key: str) -> None:
+  value = _get(cfg, key)
+  _require(isinstance(value, (int, float)) and value >= 0, key,
+           f"must be a number >= 0, got {value!r}")
+
+
+def _one_of(cfg, key: str, allowed) -> None:
+  value = _get(cfg, key)
+  _require(value in allowed, key, f"{value!r} is not one of the allowed values {allowed}")
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   """Raise ConfigError on the first impossible value."""
   for player in ("prover", "verifier"):
-    _require(cfg[player].size in sizes.SIZES, f"{player}.size",
-             f"unknown size {cfg[player].size!r}; allowed: {sorted(sizes.SIZES)}")
+    _one_of(cfg, f"{player}.size", tuple(sizes.SIZES))
   p, v = sizes.SIZES[cfg.prover.size], sizes.SIZES[cfg.verifier.size]
   _require(cfg.allow_larger_verifier or v[0] ** 2 * v[1] <= p[0] ** 2 * p[1], "verifier.size",
            f"{cfg.verifier.size} is larger than the prover {cfg.prover.size}; set "
            "allow_larger_verifier=True to allow it")
   for key in ("sft.steps", "sft.batch_size", "sft.num_problems", "verifier_pretrain.steps",
               "verifier_pretrain.batch_size", "verifier_pretrain.num_problems",
-              "eval.num_problems", "eval.samples_per_role", "eval.batch_size", "log_every"):
+              "eval.num_problems", "eval.samples_per_role", "eval.batch_size", "log_every",
+              "game.rounds", "game.pool_problems", "game.pool_samples_per_role",
+              "game.prover_problems", "game.eval_problems", "game.eval_samples_per_role",
+              "game.sample_batch", "game.checkpoint_every", "game.verifier.steps",
+              "game.verifier.batch_size", "game.verifier.k", "game.ppo.max_steps",
+              "game.ppo.groups", "game.ppo.group_size", "game.ppo.epochs",
+              "game.ppo.minibatches", "game.ppo.stop_window"):
     _positive_int(cfg, key)
-  for section in ("sft", "verifier_pretrain"):
-    _require(cfg[section].lr > 0, f"{section}.lr", f"must be > 0, got {cfg[section].lr}")
-  _require(cfg.verifier_pretrain.loss in losses.LOSSES, "verifier_pretrain.loss",
-           f"{cfg.verifier_pretrain.loss!r}; allowed: {sorted(losses.LOSSES)}")
-  _require(cfg.verifier_pretrain.lam >= 0, "verifier_pretrain.lam",
-           f"must be >= 0, got {cfg.verifier_pretrain.lam}")
+  for key in ("sft.lr", "verifier_pretrain.lr", "game.verifier.lr", "game.ppo.lr"):
+    _require(_get(cfg, key) > 0, key, f"must be > 0, got {_get(cfg, key)}")
+  for key in ("verifier_pretrain.lam", "game.verifier.lam", "game.ppo.beta",
+              "eval.temperature", "game.ppo.temperature", "game.ppo.clip_eps",
+              "game.ppo.value_clip", "game.ppo.vf_coef", "profile_steps"):
+    _non_negative(cfg, key)
+  for key in ("verifier_pretrain.loss", "game.verifier.loss"):
+    _one_of(cfg, key, tuple(losses.LOSSES))
+  _one_of(cfg, "game.reward", tuple(rewards.REWARDS))
+  _one_of(cfg, "game.ppo.critic", ("shared", "separate"))
   _require(cfg.sft.batch_size % 2 == 0, "sft.batch_size", "must be even (half each role)")
+  _require(cfg.game.verifier.k % 2 == 0, "game.verifier.k",
+           f"must be even (half correct, half incorrect), got {cfg.game.verifier.k}")
+  _require(cfg.game.reward != "src" or cfg.game.ppo.group_size >= 2, "game.ppo.group_size",
+           "SRC centres scores within a group: needs group_size >= 2")
+  n = cfg.game.ppo.groups * cfg.game.ppo.group_size
+  _require(n % cfg.game.ppo.minibatches == 0, "game.ppo.minibatches",
+           f"must divide groups * group_size = {n}")
+  _require(cfg.game.heldout_pool_problems < cfg.game.pool_problems,
+           "game.heldout_pool_problems", f"must be < game.pool_problems "
+           f"({cfg.game.pool_problems}) so some pool problems are left to train on")
+  _require(0 <= cfg.game.heldout_pool_problems, "game.heldout_pool_problems", "must be >= 0")
+  mixture = cfg.game.mixture
+  if isinstance(mixture, str):
+    _require(mixture in ("equal", "exp2"), "game.mixture",
+             f"{mixture!r}: use 'equal', 'exp2' or a list of one weight per round")
+  else:
+    _require(len(mixture) == cfg.game.rounds and all(w >= 0 for w in mixture)
+             and sum(mixture) > 0, "game.mixture",
+             f"an explicit list needs one weight >= 0 per round ({cfg.game.rounds}), "
+             f"got {tuple(mixture)}")
   bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
   _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
-  _require(cfg.eval.temperature >= 0, "eval.temperature", "must be >= 0")
   _require(len(cfg.mesh.shape) == 3, "mesh.shape", "one size per axis (data, fsdp, tensor)")

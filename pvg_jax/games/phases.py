@@ -178,13 +178,16 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
     host = {"parseable": float(batch["parseable"].mean()), **window,
             "helpful_accuracy": _accuracy(batch["correct"], roles, HELPFUL),
             "sneaky_accuracy": _accuracy(batch["correct"], roles, SNEAKY)}
-    device = metrics if (step + 1) % ctx.cfg.log_every == 0 or reason else {}
-    ctx.writer.write(f"round_{round_}/prover", step + 1, device, host)
+    checkpoint_now = should_stop() or (step + 1) % g.checkpoint_every == 0
+    # Device metrics are fetched (and checked for NaN/inf) at log steps, at the last step,
+    # and before every checkpoint, so a checkpoint never holds a diverged state.
+    fetch = (step + 1) % ctx.cfg.log_every == 0 or reason or checkpoint_now
+    ctx.writer.write(f"round_{round_}/prover", step + 1, metrics if fetch else {}, host)
     bar.update(1)
     progress = ProverProgress(state, step + 1, beta, monitor.state())
     if reason:
       break
-    if should_stop() or (step + 1) % g.checkpoint_every == 0:
+    if checkpoint_now:
       save(progress)
       if should_stop():
         bar.close()

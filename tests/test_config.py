@@ -1,0 +1,70 @@
+"""Bad configs fail before anything is built, naming the key and what is allowed."""
+
+import pytest
+
+from configs import arith
+from pvg_jax import config, main
+
+
+def _with(cfg, key, value):
+  cfg = cfg.copy_and_resolve_references()
+  *parents, name = key.split(".")
+  node = cfg
+  for p in parents:
+    node = node[p]
+  with cfg.unlocked():
+    node[name] = value
+  return cfg
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("prover.size", "huge", "not one of the allowed values"),
+    ("verifier.size", "p1m", "larger than the prover"),
+    ("sft.steps", 0, "positive integer"),
+    ("sft.steps", 2.5, "positive integer"),
+    ("sft.batch_size", 7, "even"),
+    ("sft.lr", 0.0, "> 0"),
+    ("verifier_pretrain.loss", "hinge", "allowed values"),
+    ("verifier_pretrain.lam", -1.0, ">= 0"),
+    ("game.verifier.lam", -0.1, ">= 0"),
+    ("game.ppo.beta", -0.05, ">= 0"),
+    ("game.ppo.group_size", 1, "group_size >= 2"),
+    ("game.reward", "vibes", "allowed values"),
+    ("game.mixture", (1.0, 2.0, 3.0), "one weight >= 0 per round"),
+    ("game.mixture", "linear", "'equal', 'exp2'"),
+    ("game.verifier.k", 3, "even"),
+    ("game.ppo.minibatches", 3, "must divide"),
+    ("game.ppo.critic", "twin", "allowed values"),
+    ("game.heldout_pool_problems", 64, "must be < game.pool_problems"),
+    ("game.rounds", 0, "positive integer"),
+    ("game.checkpoint_every", -1, "positive integer"),
+    ("mesh.shape", (8, 1), "one size per axis"),
+    ("world.operations", ("times", "divide"), "not in"),
+])
+def test_bad_values_name_the_key(smoke_config, key, value, match):
+  with pytest.raises(config.ConfigError, match=f"config.{key}") as err:
+    config.validate(_with(smoke_config, key, value))
+  assert match in str(err.value)
+
+
+def test_defaults_and_variants_are_valid():
+  for arg in ("", "smoke", "cgc", "goodhart", "correctness", "smoke,cgc"):
+    config.validate(arith.get_config(arg))
+
+
+def test_larger_verifier_needs_the_switch(smoke_config):
+  cfg = _with(smoke_config, "verifier.size", "p1m")
+  config.validate(_with(cfg, "allow_larger_verifier", True))
+
+
+def test_unknown_keys_and_options_are_rejected(smoke_config):
+  with pytest.raises(AttributeError, match="no_such_key"):
+    smoke_config.game.no_such_key = 1
+  with pytest.raises(ValueError, match="options are"):
+    arith.get_config("fast")
+
+
+def test_validation_runs_before_anything_is_built(smoke_config, tmp_path):
+  with pytest.raises(config.ConfigError):
+    main.train(_with(smoke_config, "game.ppo.group_size", 1), tmp_path / "w")
+  assert not (tmp_path / "w").exists()

@@ -1,0 +1,138 @@
+"""The checkability game end to end on the smoke config: outputs, compile-free later rounds,
+kill -9 / SIGTERM resume with identical results, workdir guard, NaN handling."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from pvg_jax import config, main, metrics
+from pvg_jax.games.state import GameCheckpointer
+from pvg_jax.rl import ppo
+from tests.conftest import REPO
+
+ROUND_KEYS = ("helpful_accuracy", "sneaky_accuracy", "verifier_heldout_pairwise_accuracy",
+              "verifier_heldout_auc", "helpful_correct_score", "sneaky_incorrect_score",
+              "ppo_steps", "stop_reason", "test_verifier_pairwise_accuracy")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def game_run(smoke_config, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("game")
+  summary = main.train(smoke_config, workdir)
+  return workdir, summary
+
+
+def test_summary_and_outputs(game_run, smoke_config):
+  workdir, summary = game_run
+  assert json.loads((workdir / "summary.json").read_text()) == json.loads(
+      json.dumps(summary, sort_keys=True))
+  assert len(summary["rounds"]) == smoke_config.game.rounds
+  for r in summary["rounds"]:
+    for key in ROUND_KEYS:
+      assert key in r, key
+    assert 1 <= r["ppo_steps"] <= smoke_config.game.ppo.max_steps
+  phases = {json.loads(x)["phase"] for x in (workdir / "metrics.jsonl").read_text().split("\n")
+            if x}
+  assert {"round_0/verifier", "round_0/prover", "round_1/prover"} <= phases
+  assert sorted(p.name for p in (workdir / "pool").iterdir()) == ["source_0.npz",
+                                                                   "source_1.npz"]
+
+
+def test_round_1_compiles_nothing(game_run):
+  workdir, _ = game_run
+  timing = json.loads((workdir / "timing.json").read_text())
+  assert timing["0"]["compiles"] > 0
+  assert timing["1"]["compiles"] == 0
+
+
+def test_finished_workdir_returns_the_same_summary(game_run, smoke_config):
+  workdir, summary = game_run
+  assert main.train(smoke_config, workdir) == summary
+
+
+def test_workdir_with_another_config_is_refused(game_run, smoke_config):
+  workdir, _ = game_run
+  before = (workdir / "config.json").read_text()
+  other = smoke_config.copy_and_resolve_references()
+  with other.unlocked():
+    other.game.ppo.beta = 0.5
+  with pytest.raises(config.ConfigError, match="game.ppo.beta"):
+    main.train(other, workdir)
+  assert (workdir / "config.json").read_text() == before
+
+
+def _launch(workdir):
+  env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+  env.pop("XLA_FLAGS", None)                       # one CPU device, like a user's run
+  return subprocess.Popen(
+      [sys.executable, "-m", "pvg_jax.main", "--config", "configs/arith.py:smoke",
+       "--workdir", str(workdir)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(workdir, phase: str, step: int, proc, timeout: float = 300) -> None:
+  path = workdir / "metrics.jsonl"
+  end = time.time() + timeout
+  while time.time() < end:
+    if proc.poll() is not None:
+      raise AssertionError(f"run ended early:\n{proc.stdout.read()}")
+    if path.exists():
+      for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["phase"] == phase and record["step"] >= step:
+          return
+    time.sleep(0.2)
+  raise AssertionError(f"{phase} step {step} not reached")
+
+
+def test_kill_and_sigterm_resume_identically(game_run, tmp_path):
+  """kill -9 mid-round, SIGTERM in the next round, then finish: same summary.json."""
+  _, summary = game_run
+  workdir = tmp_path / "resumed"
+  proc = _launch(workdir)
+  _wait_for(workdir, "round_0/prover", 4, proc)     # after the step-3 checkpoint
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+
+  proc = _launch(workdir)
+  _wait_for(workdir, "round_1/prover", 2, proc)
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 0, out
+  assert "SIGTERM: checkpointed round 1" in out
+
+  proc = _launch(workdir)
+  out, _ = proc.communicate(timeout=300)
+  assert proc.returncode == 0, out
+  resumed = json.loads((workdir / "summary.json").read_text())
+  assert resumed == json.loads(json.dumps(summary, sort_keys=True))
+
+
+def test_nan_stops_with_phase_and_step_and_keeps_last_checkpoint(game_run, smoke_config,
+                                                                 tmp_path, monkeypatch):
+  source, _ = game_run
+  workdir = tmp_path / "nan"
+  workdir.mkdir()
+  shutil.copytree(source / "init_players", workdir / "init_players")   # skip SFT
+  real = ppo.policy_loss
+  monkeypatch.setattr(ppo, "policy_loss", lambda *a, **k: (
+      lambda loss, m: (loss * np.nan, m))(*real(*a, **k)))
+  with pytest.raises(metrics.NonFiniteError, match=r"round_0/prover.*step 3"):
+    main.train(smoke_config, workdir)
+  monkeypatch.undo()
+  ckpt = GameCheckpointer(workdir / "checkpoints")
+  restored = ckpt.manager.restore(ckpt.manager.latest_step(), args=ocp.args.Composite(
+      progress=ocp.args.JsonRestore()))
+  ckpt.close()
+  assert restored["progress"]["phase"] == "prover"     # saved after the verifier phase
+  assert restored["progress"]["ppo_step"] == 0         # the step-3 save never happened
