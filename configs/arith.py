@@ -96,7 +96,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   g.pool_problems = 64 if smoke else 1024   # verifier-split problems the pool samples
   g.pool_samples_per_role = 2 if smoke else 4   # samples per pool problem, role and source
   g.heldout_pool_problems = 16 if smoke else 128  # of those, never trained on (eval)
-  g.mixture = "equal"                       # equal | exp2 | a list of one weight per round
+  g.mixture = "equal"                       # equal | exp2 | weights per round, e.g. "1,1,2"
   g.prover_problems = 256 if smoke else 8192    # size of D_pi (prover-split prompts)
   g.eval_problems = 32 if smoke else 256    # held-out test problems per round
   g.eval_samples_per_role = 2
@@ -142,4 +142,4 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.log_every = 10 if smoke else 50         # steps between metric fetches
   c.profile_steps = 0                       # >0: jax.profiler trace of PPO steps 1..N of
                                             # round 0 into <workdir>/profile
-  return c
+  return c.lock()

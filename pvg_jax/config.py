@@ -11,7 +11,7 @@ import ml_collections
 
 from pvg_jax.models import sizes
 from pvg_jax.rl import rewards
-from pvg_jax.verifier import losses
+from pvg_jax.verifier import losses, pool
 from pvg_jax.worlds.arith import problems
 
 
@@ -88,15 +88,15 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
            "game.heldout_pool_problems", f"must be < game.pool_problems "
            f"({cfg.game.pool_problems}) so some pool problems are left to train on")
   _require(0 <= cfg.game.heldout_pool_problems, "game.heldout_pool_problems", "must be >= 0")
-  mixture = cfg.game.mixture
-  if isinstance(mixture, str):
-    _require(mixture in ("equal", "exp2"), "game.mixture",
-             f"{mixture!r}: use 'equal', 'exp2' or a list of one weight per round")
-  else:
+  try:
+    mixture = pool.parse_mixture(cfg.game.mixture)
+  except ValueError as e:
+    raise ConfigError(f"config.game.mixture: {e}") from None
+  if not isinstance(mixture, str):
     _require(len(mixture) == cfg.game.rounds and all(w >= 0 for w in mixture)
              and sum(mixture) > 0, "game.mixture",
-             f"an explicit list needs one weight >= 0 per round ({cfg.game.rounds}), "
-             f"got {tuple(mixture)}")
+             f"explicit weights need one weight >= 0 per round ({cfg.game.rounds}), "
+             f"got {cfg.game.mixture!r}")
   bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
   _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
   _require(len(cfg.mesh.shape) == 3, "mesh.shape", "one size per axis (data, fsdp, tensor)")

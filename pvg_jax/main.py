@@ -77,9 +77,10 @@ def train(cfg, workdir: str | pathlib.Path, allow_config_change: bool = False) -
 
 def print_table(summary: dict, timing: dict) -> None:
   init = summary["initial_players"]
+  init_time = timing.get("initial_players", {})
   rows = [("init", init["helpful_accuracy"], init["sneaky_accuracy"],
            init["verifier_pairwise_accuracy"], math.nan, math.nan, "-", "-",
-           init.get("prover_train_seconds", 0) + init.get("verifier_train_seconds", 0))]
+           sum(v for k, v in init_time.items() if k.endswith("seconds")))]
   for r in summary["rounds"]:
     rows.append((str(r["round"]), r["helpful_accuracy"], r["sneaky_accuracy"],
                  r["verifier_heldout_pairwise_accuracy"], r["helpful_correct_score"],

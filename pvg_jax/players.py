@@ -44,7 +44,8 @@ class Players:
   prover_params: dict
   verifier_spec: ModelSpec
   verifier_params: dict
-  report: dict
+  report: dict                                   # deterministic numbers (summary.json)
+  timing: dict = dataclasses.field(default_factory=dict)   # wall times (timing.json)
 
 
 def player_specs(cfg: ml_collections.ConfigDict,
@@ -187,7 +188,7 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
       tree, extra = checkpoint.restore(directory, abstract, key)
       logging.info("initial players restored from %s", directory)
       return Players(prover_spec, tree["prover"], verifier_spec, tree["verifier"],
-                     extra["report"])
+                     extra["report"], {"restored_from_cache": 1.0, **extra["timing"]})
     except checkpoint.CheckpointError as e:
       logging.warning("initial-player cache rejected, rebuilding: %s", e)
   t0 = time.time()
@@ -198,12 +199,12 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   players = Players(prover_spec, prover, verifier_spec, verifier, {})
   report = evaluate(cfg, world, players, mesh)
   report.update(prover_params=functional.count_params(prover_spec),
-                verifier_params=functional.count_params(verifier_spec),
-                prover_train_seconds=t1 - t0, verifier_train_seconds=t2 - t1,
-                eval_seconds=time.time() - t2)
+                verifier_params=functional.count_params(verifier_spec))
   players.report = report
+  players.timing = {"prover_train_seconds": t1 - t0, "verifier_train_seconds": t2 - t1,
+                    "eval_seconds": time.time() - t2}
   checkpoint.save(directory, {"prover": prover, "verifier": verifier}, key,
-                  {"report": report})
+                  {"report": report, "timing": players.timing})
   return players
 
 

@@ -72,8 +72,7 @@ def test_workdir_with_another_config_is_refused(game_run, smoke_config):
 
 
 def _launch(workdir):
-  env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-  env.pop("XLA_FLAGS", None)                       # one CPU device, like a user's run
+  env = {**os.environ, "PYTHONUNBUFFERED": "1"}    # keeps the 8 fake devices of conftest
   return subprocess.Popen(
       [sys.executable, "-m", "pvg_jax.main", "--config", "configs/arith.py:smoke",
        "--workdir", str(workdir)], cwd=REPO, env=env, stdout=subprocess.PIPE,

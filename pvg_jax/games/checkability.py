@@ -29,7 +29,7 @@ import jax
 
 from pvg_jax import players, sharding
 from pvg_jax.games import jitted, phases
-from pvg_jax.games.state import GameCheckpointer, Progress
+from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional
 from pvg_jax.verifier.pool import SamplePool
@@ -61,7 +61,7 @@ class CheckabilityGame:
     self.ctx = phases.Context(cfg, world, fns, init, SamplePool(workdir / "pool"), writer)
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
     self._sigterm = False
-    self.timing: dict = {}
+    self.timing: dict = {"initial_players": init.timing}
     self._initial_critic = None
     if fns.critic_spec is not None:
       self._initial_critic = functional.init_params(
@@ -100,6 +100,9 @@ class CheckabilityGame:
     previous = signal.signal(signal.SIGTERM, self._on_sigterm)
     try:
       return self._run()
+    except Preempted as e:
+      print(e)
+      raise SystemExit(0) from None
     finally:
       signal.signal(signal.SIGTERM, previous)
       self.ckpt.close()
@@ -107,9 +110,7 @@ class CheckabilityGame:
   def _checkpoint_and_exit_if_asked(self, arrays, progress: Progress) -> None:
     if self._sigterm:
       self._save(arrays, progress)
-      print(f"SIGTERM: checkpointed round {progress.round} phase {progress.phase!r}; run "
-            "the same command to resume.")
-      raise SystemExit(0)
+      raise Preempted(progress.round, progress.phase, progress.ppo_step)
 
   def _run(self) -> dict:
     ctx, g = self.ctx, self.cfg.game

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from pvg_jax import rollout
 from pvg_jax.games.jitted import GameFunctions
+from pvg_jax.games.state import Preempted
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.players import Players
 from pvg_jax.rl import rewards, stopping
@@ -75,8 +76,7 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
   """
   g, vg = ctx.cfg.game, ctx.cfg.game.verifier
   sources = list(range(round_ + 1))
-  weights = mixture_weights(tuple(g.mixture) if not isinstance(g.mixture, str) else g.mixture,
-                            len(sources))
+  weights = mixture_weights(g.mixture, len(sources))
   train_problems = np.arange(g.heldout_pool_problems, g.pool_problems)
   data = ctx.pool.draw(sources, weights, train_problems, vg.k,
                        ctx.rng(VERIFIER_STREAM, round_, 0))
@@ -134,7 +134,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   """PPO against the round's frozen verifier until a stopping rule fires.
 
   save(progress) is called every checkpoint_every steps; should_stop() is polled every
-  step (SIGTERM) and, when true, the phase saves and raises SystemExit.
+  step (SIGTERM) and, when true, the phase saves and raises Preempted.
   Returns (final progress, stop reason).
   """
   g, pg = ctx.cfg.game, ctx.cfg.game.ppo
@@ -191,7 +191,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
       save(progress)
       if should_stop():
         bar.close()
-        raise SystemExit(0)
+        raise Preempted(round_, "prover", step + 1)
   bar.close()
   if profile and 1 < progress.step <= ctx.cfg.profile_steps:
     jax.profiler.stop_trace()

@@ -19,6 +19,14 @@ import orbax.checkpoint as ocp
 PHASES = ("verifier", "prover", "eval")
 
 
+class Preempted(Exception):  # noqa: N818 (a signal, not an error)
+  """SIGTERM arrived; the state was checkpointed at (round, phase, PPO step)."""
+
+  def __init__(self, round_: int, phase: str, step: int):
+    super().__init__(f"SIGTERM: checkpointed round {round_} phase {phase!r} PPO step {step}; "
+                     "run the same command to resume.")
+
+
 @dataclasses.dataclass
 class Progress:
   """Where the game is. `phase` is the next phase to run in `round`."""

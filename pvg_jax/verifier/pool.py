@@ -24,16 +24,28 @@ from pvg_jax import rollout
 FIELDS = ("problem_index", "role", "tokens", "kv_mask", "correct", "first_error", "validity")
 
 
-def mixture_weights(kind: str | tuple, n_sources: int) -> np.ndarray:
-  """Normalized weights of sources 0..n_sources-1: 'equal', 'exp2' (2^j) or explicit."""
-  if kind == "equal":
+def parse_mixture(kind: str) -> str | tuple[float, ...]:
+  """'equal', 'exp2', or comma-separated weights of sources 0, 1, ... ('1,1,2')."""
+  if kind in ("equal", "exp2"):
+    return kind
+  try:
+    return tuple(float(w) for w in kind.split(","))
+  except ValueError:
+    raise ValueError(f"mixture {kind!r}: use 'equal', 'exp2' or comma-separated weights, "
+                     "one per round (e.g. '1,1,2')") from None
+
+
+def mixture_weights(kind: str, n_sources: int) -> np.ndarray:
+  """Normalized weights of sources 0..n_sources-1 (see parse_mixture)."""
+  parsed = parse_mixture(kind)
+  if parsed == "equal":
     w = np.ones(n_sources)
-  elif kind == "exp2":
+  elif parsed == "exp2":
     w = 2.0 ** np.arange(n_sources)
   else:
-    w = np.asarray(kind, float)[:n_sources]
+    w = np.asarray(parsed)[:n_sources]
     if len(w) < n_sources:
-      raise ValueError(f"mixture weights {kind} list fewer than {n_sources} sources")
+      raise ValueError(f"mixture {kind!r} lists fewer than {n_sources} sources")
   return w / w.sum()
 
 
