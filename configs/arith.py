@@ -1,20 +1,25 @@
-r"""Initial players of the checkability game on the synthetic arith world (the default).
+r"""Checkability training (Kirchner et al. 2024) on the synthetic arith world: the main job.
 
-Run (about 6-7 minutes on a 2-core CPU, compiles included):
+Run (at most ~15 minutes on a 2-core CPU from an empty workdir, compiles included):
 
     python -m pvg_jax.main --config configs/arith.py --workdir runs/arith
 
-It trains the role-conditioned prover by SFT (helpful -> canonical solutions, sneaky ->
-flaw-injected ones) and pretrains the verifier on generator pairs, caches both in
-<workdir>/init_players/<hash>/, evaluates them on held-out test problems and prints e.g.
+It trains the initial players (cached in <workdir>/init_players/, reused by later runs):
+the role-conditioned prover by SFT (helpful -> canonical solutions, sneaky -> flaw-injected
+ones) and the verifier on generator pairs; then plays `game.rounds` rounds of verifier
+phase -> PPO prover phase (SRC reward) -> held-out evaluation, and prints one row per round:
 
-    prover helpful accuracy 0.5x | sneaky accuracy 0.1x | verifier pairwise accuracy 0.7x
+    round  helpful  sneaky  V pair   V(h+)   V(s-)  steps stop                      sec
+     init    0.5xx   0.1xx   0.6xx ...
 
-The same path in seconds (tiny world and models, a few steps):
+Options (comma-separated after the file name):
+    smoke        the same path in ~30 s (tiny world, models and budgets)
+    cgc          correctness-gated convincingness reward
+    goodhart     iterative goodharting (reward V, no roles)
+    correctness  the correctness-only baseline (same beta and step budget)
+e.g.  python -m pvg_jax.main --config configs/arith.py:smoke,cgc --workdir /tmp/cgc
 
-    python -m pvg_jax.main --config configs/arith.py:smoke --workdir /tmp/pvg_smoke
-
-Override any key from the command line, e.g. --config.sft.steps=500.
+Override any key on the command line, e.g. --config.game.ppo.beta=0.1.
 """
 
 import ml_collections
@@ -62,18 +67,18 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 300 if smoke else 2200
+  s.steps = 300 if smoke else 1800
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
-  s.num_problems = 512 if smoke else 32768  # generated prover-split problems SFT draws from
+  s.num_problems = 512 if smoke else 16384  # generated prover-split problems SFT draws from
   s.lr = 3e-3 if smoke else 2e-3
   s.warmup_steps = 5 if smoke else 100
   s.weight_decay = 0.01
   s.grad_clip = 1.0
 
   c.verifier_pretrain = v = ml_collections.ConfigDict()   # generator pairs (round -1)
-  v.steps = 100 if smoke else 1500
+  v.steps = 100 if smoke else 1200
   v.batch_size = 32 if smoke else 64        # problems per step, each a (correct, flawed) pair
-  v.num_problems = 512 if smoke else 32768  # generated verifier-split problems
+  v.num_problems = 512 if smoke else 16384  # generated verifier-split problems
   v.lr = 3e-3 if smoke else 2e-3
   v.warmup_steps = 5 if smoke else 100
   v.weight_decay = 0.01
@@ -104,7 +109,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   g.checkpoint_every = 3 if smoke else 25   # PPO steps between checkpoints
 
   g.verifier = vg = ml_collections.ConfigDict()   # verifier phase of every round
-  vg.steps = 10 if smoke else 300           # the same number every round
+  vg.steps = 10 if smoke else 200           # the same number every round
   vg.batch_size = 8 if smoke else 32        # problems per step
   vg.k = 4                                  # balanced solutions per problem (even)
   vg.lr = 1e-3
@@ -115,7 +120,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   vg.lam = 3e-3                             # weight of E V^2
 
   g.ppo = pg = ml_collections.ConfigDict()  # prover phase of every round
-  pg.max_steps = 6 if smoke else 150        # step budget per round
+  pg.max_steps = 6 if smoke else 120        # step budget per round
   pg.groups = 8 if smoke else 16            # (problem, role) groups per step
   pg.group_size = 4 if smoke else 8         # b: samples per group (SRC needs b >= 2)
   pg.lr = 2e-4
