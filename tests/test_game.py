@@ -135,3 +135,16 @@ def test_nan_stops_with_phase_and_step_and_keeps_last_checkpoint(game_run, smoke
   ckpt.close()
   assert restored["progress"]["phase"] == "prover"     # saved after the verifier phase
   assert restored["progress"]["ppo_step"] == 0         # the step-3 save never happened
+
+
+def test_profile_steps_write_a_trace(game_run, smoke_config, tmp_path):
+  source, _ = game_run
+  workdir = tmp_path / "profiled"
+  workdir.mkdir()
+  shutil.copytree(source / "init_players", workdir / "init_players")
+  cfg = smoke_config.copy_and_resolve_references()
+  with cfg.unlocked():
+    cfg.profile_steps = 2
+    cfg.game.rounds = 1
+  main.train(cfg, workdir)
+  assert list((workdir / "profile").rglob("*.trace.json.gz"))
