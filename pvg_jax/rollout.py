@@ -8,6 +8,7 @@ size, so each jitted function compiles once per run.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from collections.abc import Callable, Sequence
 
 import jax
@@ -28,8 +29,16 @@ class Rollouts:
   logprobs: np.ndarray        # [N, S] float32, sampling log-probs
   correct: np.ndarray         # [N] bool, grader verdict
   first_error: np.ndarray     # [N] int, -1 when every step is valid
-  error_type: list[str]       # [N] checker's error type ('ok' if none)
+  error_type: np.ndarray      # [N] str, checker's error type ('ok' if none)
   validity: np.ndarray        # [N] float, fraction of valid clauses
+
+
+def save_arrays(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+  """Write arrays to `path` (.npz) atomically: a crash never leaves a partial file."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.stem + ".tmp.npz")
+  np.savez_compressed(tmp, **arrays)
+  tmp.rename(path)
 
 
 def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
@@ -64,7 +73,7 @@ def sample_rollouts(world: arith_world.ArithWorld, sample_fn: Callable, params,
       logprobs=np.concatenate([o.logprobs for o in outs])[:n],
       correct=np.array([c.correct for c in checks]),
       first_error=np.array([-1 if c.first_error is None else c.first_error for c in checks]),
-      error_type=[c.error_type for c in checks],
+      error_type=np.array([c.error_type for c in checks]),
       validity=np.array([c.validity for c in checks]))
 
 

@@ -46,6 +46,16 @@ def test_summary_and_outputs(game_run, smoke_config):
   assert {"round_0/verifier", "round_0/prover", "round_1/prover"} <= phases
   assert sorted(p.name for p in (workdir / "pool").iterdir()) == ["source_0.npz",
                                                                    "source_1.npz"]
+  g = smoke_config.game
+  for r in summary["rounds"]:               # every PPO sample of every round is on disk
+    chunks = sorted((workdir / "rollouts" / f"round_{r['round']}").glob("ppo_steps_*.npz"))
+    steps = np.concatenate([np.load(c)["step"] for c in chunks])
+    assert len(steps) == r["ppo_steps"] * g.ppo.groups * g.ppo.group_size
+    assert sorted(set(steps.tolist())) == list(range(r["ppo_steps"]))
+    with np.load(workdir / "rollouts" / f"round_{r['round']}" / "eval_test.npz") as ev:
+      assert len(ev["correct"]) == g.eval_problems * 2 * g.eval_samples_per_role
+      assert set(ev["error_type"].tolist()) <= {"ok", "format", "ungrounded", "misread",
+                                                "arith"}
 
 
 def test_round_1_compiles_nothing(game_run):

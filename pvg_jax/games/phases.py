@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import pathlib
 
 import jax
 import ml_collections
@@ -145,6 +146,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   bar = tqdm(total=pg.max_steps, initial=progress.step, desc=f"round {round_} prover",
              leave=False, mininterval=1)
   profile = ctx.cfg.profile_steps and round_ == 0
+  samples_log: list[dict] = []      # every PPO sample since the last save, kept on disk
   for step in range(progress.step, pg.max_steps):
     if profile and step == 1:     # step 0 compiles; trace the steady state
       jax.profiler.start_trace(str(ctx.pool.directory.parent / "profile"))
@@ -171,8 +173,16 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
         state, ctx.init.prover_params, verifier_params, batch, np.float32(beta),
         jax.random.fold_in(key, 1))
     beta = float(beta_arr) if pg.adaptive_kl else beta
-    stats = stopping.StepStats.from_samples(jax.device_get(scores), batch["correct"],
+    scores = np.asarray(jax.device_get(scores))
+    stats = stopping.StepStats.from_samples(scores, batch["correct"],
                                             np.repeat(helpful, pg.group_size))
+    samples_log.append({
+        "step": np.full(len(probs), step), "problem_index": np.repeat(problems, pg.group_size),
+        "role": roles, "solution": solutions, "correct": batch["correct"],
+        "first_error": np.array([-1 if c.first_error is None else c.first_error
+                                 for c in checks]),
+        "error_type": np.array([c.error_type for c in checks]),
+        "validity": np.array([c.validity for c in checks]), "verifier_score": scores})
     reason = monitor.update(stats, step + 1)
     window = monitor.summary()
     host = {"parseable": float(batch["parseable"].mean()), **window,
@@ -188,14 +198,32 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
     if reason:
       break
     if checkpoint_now:
+      _flush(ctx, round_, samples_log)
       save(progress)
       if should_stop():
         bar.close()
         raise Preempted(round_, "prover", step + 1)
   bar.close()
+  _flush(ctx, round_, samples_log)
   if profile and 1 < progress.step <= ctx.cfg.profile_steps:
     jax.profiler.stop_trace()
   return progress, reason or "step_budget"
+
+
+def rollout_dir(ctx: Context, round_: int) -> pathlib.Path:
+  return ctx.pool.directory.parent / "rollouts" / f"round_{round_}"
+
+
+def _flush(ctx: Context, round_: int, samples_log: list[dict]) -> None:
+  """Write the PPO samples of the steps since the last flush as one chunk, then forget them.
+  Chunks are named by their step range, so a resumed run rewrites the same files."""
+  if not samples_log:
+    return
+  arrays = {k: np.concatenate([s[k] for s in samples_log]) for k in samples_log[0]}
+  first, last = int(arrays["step"][0]), int(arrays["step"][-1])
+  rollout.save_arrays(rollout_dir(ctx, round_) / f"ppo_steps_{first:05d}_{last:05d}.npz",
+                      arrays)
+  samples_log.clear()
 
 
 def _accuracy(correct: np.ndarray, roles: np.ndarray, role: int) -> float:
@@ -211,6 +239,8 @@ def evaluate_round(ctx: Context, round_: int, policy_params, verifier_params) ->
                                roles, ctx.key(EVAL_STREAM, round_), g.sample_batch)
   scores = rollout.score_sequences(ctx.world, ctx.fns.score, verifier_params, ro.tokens,
                                    g.sample_batch)
+  rollout.save_arrays(rollout_dir(ctx, round_) / "eval_test.npz",
+                      {**dataclasses.asdict(ro), "verifier_score": scores})
   helpful = ro.role == HELPFUL
   acc, _, _ = rollout.pairwise_accuracy(ro.problem_index, ro.correct, scores)
   hc, si = helpful & ro.correct, ~helpful & ~ro.correct

@@ -1,5 +1,6 @@
-"""The sample pool: every prover solution the game has sampled, on disk, and the verifier's
-balanced draw from it (METHOD 1.1).
+"""The sample pool: the provers' solutions on the verifier split, on disk, and the verifier's
+balanced draw from it (METHOD 1.1). (The PPO and evaluation samples of every round are kept
+beside it, in <workdir>/rollouts/round_<i>/.)
 
 Source j of the pool holds the samples of one prover on the verifier split: source 0 is
 the initial prover, source j >= 1 the prover trained in round j - 1. Each source is one
@@ -21,7 +22,8 @@ import numpy as np
 
 from pvg_jax import rollout
 
-FIELDS = ("problem_index", "role", "tokens", "kv_mask", "correct", "first_error", "validity")
+FIELDS = ("problem_index", "role", "tokens", "kv_mask", "correct", "first_error", "error_type",
+          "validity")
 
 
 def parse_mixture(kind: str) -> str | tuple[float, ...]:
@@ -74,9 +76,7 @@ class SamplePool:
     return self.path(source).exists()
 
   def add(self, source: int, ro: rollout.Rollouts) -> None:
-    tmp = self.directory / f"source_{source}.tmp.npz"
-    np.savez_compressed(tmp, **{f: getattr(ro, f) for f in FIELDS})
-    tmp.rename(self.path(source))
+    rollout.save_arrays(self.path(source), {f: getattr(ro, f) for f in FIELDS})
 
   def load(self, source: int) -> dict[str, np.ndarray]:
     if not self.has(source):
