@@ -36,6 +36,7 @@ from pvg_jax.worlds.arith import problems
 from pvg_jax.worlds.arith import world as arith_world
 
 FLAW_STREAM, SFT_STREAM, VERIFIER_STREAM, EVAL_STREAM = 1, 2, 3, 4
+CACHE_FORMAT = 2  # bump when what a cache holds changes; old caches are then rebuilt
 
 
 @dataclasses.dataclass
@@ -60,6 +61,7 @@ def cache_key(cfg: ml_collections.ConfigDict) -> str:
   """Hash of every config entry that determines the initial players."""
   parts = {k: cfg[k].to_dict() if isinstance(cfg[k], ml_collections.ConfigDict) else cfg[k]
            for k in ("seed", "world", "prover", "verifier", "sft", "verifier_pretrain")}
+  parts["format"] = CACHE_FORMAT
   return hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
@@ -186,6 +188,8 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   if directory.exists():
     try:
       tree, extra = checkpoint.restore(directory, abstract, key)
+      if not {"report", "timing"} <= set(extra):
+        raise checkpoint.CheckpointError(f"{directory}: metadata lacks report/timing")
       logging.info("initial players restored from %s", directory)
       return Players(prover_spec, tree["prover"], verifier_spec, tree["verifier"],
                      extra["report"], {"restored_from_cache": 1.0, **extra["timing"]})
