@@ -36,7 +36,7 @@ from pvg_jax.worlds.arith import problems
 from pvg_jax.worlds.arith import world as arith_world
 
 FLAW_STREAM, SFT_STREAM, VERIFIER_STREAM, EVAL_STREAM = 1, 2, 3, 4
-CACHE_FORMAT = 2  # bump when what a cache holds changes; old caches are then rebuilt
+CACHE_FORMAT = 3  # bump when what a cache holds changes; old caches are then rebuilt
 
 
 @dataclasses.dataclass
@@ -78,10 +78,39 @@ def role_pair_data(world: arith_world.ArithWorld, split: str, n: int) -> arith_w
                              for f in dataclasses.fields(arith_world.Batch)))
 
 
+@dataclasses.dataclass(frozen=True)
+class LengthBuckets:
+  """Problems grouped by derived-step count, so a batch drops the padding columns that all
+  its rows share. Bucket b keeps the column window [lo, hi) of the shared layout: left of lo
+  every prompt is padding, from hi on every solution is. One compiled shape per bucket."""
+
+  members: tuple[np.ndarray, ...]
+  windows: tuple[tuple[int, int], ...]
+
+  @classmethod
+  def build(cls, data: arith_world.Batch, prompt_len: int) -> LengthBuckets:
+    prompt = data.kv_mask[:, :, :prompt_len].sum(axis=2).max(axis=1)     # [n] over roles
+    solution = data.loss_mask.sum(axis=2).max(axis=1)
+    key = data.loss_mask[:, 0].sum(axis=1)           # canonical length: 8 * steps + 3
+    members, windows = [], []
+    for k in np.unique(key):
+      sel = np.flatnonzero(key == k)
+      members.append(sel)
+      windows.append((prompt_len - int(prompt[sel].max()),
+                      prompt_len + int(solution[sel].max())))
+    return cls(tuple(members), tuple(windows))
+
+  def draw(self, rng: np.random.Generator, batch_size: int):
+    """Indices of one batch (all from one bucket, chosen by size) and its column window."""
+    sizes = np.array([len(m) for m in self.members], float)
+    b = rng.choice(len(sizes), p=sizes / sizes.sum())
+    return rng.choice(self.members[b], size=batch_size), self.windows[b]
+
+
 def _fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mesh: Mesh,
          writer: MetricWriter, log_every: int):
-  """Generic supervised loop: jitted step, batches from make_batch(step), metrics at log
-  steps only (no per-step host sync)."""
+  """Generic supervised loop: jitted step (one compile per length bucket), batches from
+  make_batch(step), metrics at log steps only (no per-step host sync)."""
   tx = train_state.make_optimizer(opt_cfg)
   rules = sharding.DEFAULT_RULES
   shardings = train_state.spec_state_shardings(spec, tx, mesh, rules)
@@ -100,13 +129,14 @@ def _fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mes
 def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter):
   """Role-conditioned SFT of the prover; returns its params."""
   data = role_pair_data(world, "prover", cfg.sft.num_problems)
+  buckets = LengthBuckets.build(data, world.layout.prompt_len)
   roles = np.arange(cfg.sft.batch_size) % 2
 
   def batch(step):
     rng = np.random.default_rng([cfg.seed, SFT_STREAM, step])
-    idx = rng.integers(cfg.sft.num_problems, size=cfg.sft.batch_size)
-    return {"tokens": data.tokens[idx, roles], "kv_mask": data.kv_mask[idx, roles],
-            "loss_mask": data.loss_mask[idx, roles]}
+    idx, (lo, hi) = buckets.draw(rng, cfg.sft.batch_size)
+    return {"tokens": data.tokens[idx, roles, lo:hi], "kv_mask": data.kv_mask[idx, roles, lo:hi],
+            "loss_mask": data.loss_mask[idx, roles, :hi - world.layout.prompt_len]}
 
   params = functional.init_params(spec, jax.random.fold_in(jax.random.key(cfg.seed),
                                                            SFT_STREAM),
@@ -119,13 +149,15 @@ def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter
   """Verifier pretraining on (correct, flawed) generator pairs; returns its params."""
   vcfg = cfg.verifier_pretrain
   data = role_pair_data(world, "verifier", vcfg.num_problems)
+  buckets = LengthBuckets.build(data, world.layout.prompt_len)
   correct = np.tile([[True, False]], (vcfg.batch_size, 1))
+  seq = world.layout.seq_len
 
   def batch(step):
     rng = np.random.default_rng([cfg.seed, VERIFIER_STREAM, step])
-    idx = rng.integers(vcfg.num_problems, size=vcfg.batch_size)
-    tokens = world.verifier_view(data.tokens[idx].reshape(-1, world.layout.seq_len))
-    return {"tokens": tokens, "kv_mask": data.kv_mask[idx].reshape(tokens.shape),
+    idx, (lo, hi) = buckets.draw(rng, vcfg.batch_size)
+    tokens = world.verifier_view(data.tokens[idx].reshape(-1, seq))[:, lo:hi]
+    return {"tokens": tokens, "kv_mask": data.kv_mask[idx].reshape(-1, seq)[:, lo:hi],
             "correct": correct, "valid": np.ones_like(correct)}
 
   def make_step(spec, tx):

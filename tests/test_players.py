@@ -10,6 +10,8 @@ import pytest
 
 from pvg_jax import checkpoint, players, sharding
 from pvg_jax.metrics import MetricWriter
+from pvg_jax.models import functional
+from pvg_jax.training import steps
 from pvg_jax.worlds.arith import world as arith_world
 
 
@@ -93,3 +95,25 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path):
     checkpoint.restore(tmp_path / "ck", bad, "key1")
   with pytest.raises(checkpoint.CheckpointError, match="meta.json missing"):
     checkpoint.restore(tmp_path / "nothing", abstract, "key1")
+
+
+def test_length_buckets_drop_only_shared_padding(smoke_config):
+  world = arith_world.ArithWorld(smoke_config.world, 0)
+  data = players.role_pair_data(world, "prover", 200)
+  buckets = players.LengthBuckets.build(data, world.layout.prompt_len)
+  assert len(buckets.members) == smoke_config.world.max_steps
+  spec = functional.make_spec("v16k", world.tokenizer.size, ("lm", "value"))
+  mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
+  params = functional.init_params(spec, jax.random.key(0), mesh, sharding.DEFAULT_RULES)
+  rng = np.random.default_rng(0)
+  for _ in range(4):
+    idx, (lo, hi) = buckets.draw(rng, 8)
+    p = world.layout.prompt_len
+    assert not data.kv_mask[idx, :, :lo].any()            # only padding is dropped
+    assert not data.loss_mask[idx, :, hi - p:].any()
+    full = {"tokens": data.tokens[idx, 0], "kv_mask": data.kv_mask[idx, 0],
+            "loss_mask": data.loss_mask[idx, 0]}
+    cut = {"tokens": data.tokens[idx, 0, lo:hi], "kv_mask": data.kv_mask[idx, 0, lo:hi],
+           "loss_mask": data.loss_mask[idx, 0, :hi - p]}
+    np.testing.assert_allclose(steps.sft_loss(spec, params, cut)[0],
+                               steps.sft_loss(spec, params, full)[0], rtol=1e-5)
