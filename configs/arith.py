@@ -67,7 +67,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 300 if smoke else 1800
+  s.steps = 300 if smoke else 2200
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
   s.num_problems = 512 if smoke else 16384  # generated prover-split problems SFT draws from
   s.lr = 3e-3 if smoke else 2e-3
@@ -76,7 +76,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   s.grad_clip = 1.0
 
   c.verifier_pretrain = v = ml_collections.ConfigDict()   # generator pairs (round -1)
-  v.steps = 100 if smoke else 1200
+  v.steps = 100 if smoke else 1800
   v.batch_size = 32 if smoke else 64        # problems per step, each a (correct, flawed) pair
   v.num_problems = 512 if smoke else 16384  # generated verifier-split problems
   v.lr = 3e-3 if smoke else 2e-3
