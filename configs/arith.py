@@ -67,7 +67,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 300 if smoke else 2200
+  s.steps = 300 if smoke else 2000
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
   s.num_problems = 512 if smoke else 16384  # generated prover-split problems SFT draws from
   s.lr = 3e-3 if smoke else 2e-3
@@ -120,7 +120,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   vg.lam = 3e-3                             # weight of E V^2
 
   g.ppo = pg = ml_collections.ConfigDict()  # prover phase of every round
-  pg.max_steps = 6 if smoke else 120        # step budget per round
+  pg.max_steps = 6 if smoke else 100        # step budget per round
   pg.groups = 8 if smoke else 16            # (problem, role) groups per step
   pg.group_size = 4 if smoke else 8         # b: samples per group (SRC needs b >= 2)
   pg.lr = 2e-4
