@@ -174,9 +174,7 @@ def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
   """Held-out test problems: helpful/sneaky accuracy of prover samples and the verifier's
   pairwise accuracy / AUC on them (correct vs incorrect, both roles pooled)."""
   ecfg = cfg.eval
-  n, k = ecfg.num_problems, ecfg.samples_per_role
-  index = np.repeat(np.arange(n), 2 * k)
-  roles = np.tile(np.repeat([arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY], k), n)
+  index, roles = rollout.both_roles(ecfg.num_problems, ecfg.samples_per_role)
   sample_fn = sampler.make_sampler(
       players.prover_spec, solution_len=world.layout.solution_len,
       eos_id=world.tokenizer.eos_id, pad_id=world.tokenizer.pad_id,

@@ -41,6 +41,14 @@ def save_arrays(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
   tmp.rename(path)
 
 
+def both_roles(n_problems: int, per_role: int) -> tuple[np.ndarray, np.ndarray]:
+  """(problem_index, role) for problems 0..n-1, `per_role` samples of each role each."""
+  index = np.repeat(np.arange(n_problems), 2 * per_role)
+  roles = np.tile(np.repeat([arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY], per_role),
+                  n_problems)
+  return index, roles
+
+
 def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)]) if len(x) < n else x
 

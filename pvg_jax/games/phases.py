@@ -50,16 +50,10 @@ class Context:
     return np.random.default_rng([self.cfg.seed, stream, *path])
 
 
-def _both_roles(n_problems: int, per_role: int) -> tuple[np.ndarray, np.ndarray]:
-  index = np.repeat(np.arange(n_problems), 2 * per_role)
-  roles = np.tile(np.repeat([HELPFUL, SNEAKY], per_role), n_problems)
-  return index, roles
-
-
 def sample_pool_source(ctx: Context, source: int, policy_params) -> None:
   """Samples of one prover (both roles) on the pool's verifier-split problems."""
   g = ctx.cfg.game
-  index, roles = _both_roles(g.pool_problems, g.pool_samples_per_role)
+  index, roles = rollout.both_roles(g.pool_problems, g.pool_samples_per_role)
   with tqdm(total=-(-len(index) // g.sample_batch), desc=f"pool source {source}",
             leave=False) as bar:
     ro = rollout.sample_rollouts(ctx.world, ctx.fns.sample_batch, policy_params, "verifier",
@@ -234,7 +228,7 @@ def _accuracy(correct: np.ndarray, roles: np.ndarray, role: int) -> float:
 def evaluate_round(ctx: Context, round_: int, policy_params, verifier_params) -> dict:
   """Held-out test problems: accuracy of both roles and the verifier on the round's prover."""
   g = ctx.cfg.game
-  index, roles = _both_roles(g.eval_problems, g.eval_samples_per_role)
+  index, roles = rollout.both_roles(g.eval_problems, g.eval_samples_per_role)
   ro = rollout.sample_rollouts(ctx.world, ctx.fns.sample_batch, policy_params, "test", index,
                                roles, ctx.key(EVAL_STREAM, round_), g.sample_batch)
   scores = rollout.score_sequences(ctx.world, ctx.fns.score, verifier_params, ro.tokens,
