@@ -16,7 +16,8 @@ Options (comma-separated after the file name):
     smoke        the same path in ~30 s (tiny world, models and budgets)
     cgc          correctness-gated convincingness reward
     goodhart     iterative goodharting (reward V, no roles)
-    correctness  the correctness-only baseline (same beta and step budget)
+    correctness  the correctness-only baseline: one long PPO run (2x a round's step
+                 budget, same beta), snapshots along the way for the legibility-tax curve
 e.g.  python -m pvg_jax.main --config configs/arith.py:smoke,cgc --workdir /tmp/cgc
 
 Override any key on the command line, e.g. --config.game.ppo.beta=0.1.
@@ -37,6 +38,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   reward = next((a for a in options if a in REWARDS), "src")
   c = ml_collections.ConfigDict()
   c.seed = 0                                # root of every random draw (problems, init, data)
+  c.init_players_dir = ""                   # cache of initial players and judges; "" means
+                                            # <workdir>/init_players (share it across runs)
 
   c.world = w = ml_collections.ConfigDict()
   w.min_start = 1                           # people with a given count
@@ -107,6 +110,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   g.eval_samples_per_role = 2
   g.sample_batch = 64 if smoke else 256     # sampler batch for pool and eval sampling
   g.checkpoint_every = 3 if smoke else 25   # PPO steps between checkpoints
+  g.snapshot_every = 3 if smoke else 25     # PPO steps between kept prover snapshots
 
   g.verifier = vg = ml_collections.ConfigDict()   # verifier phase of every round
   vg.steps = 10 if smoke else 200           # the same number every round
@@ -143,6 +147,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   pg.critic = "shared"                      # shared (value head on the prover) | separate
   pg.temperature = 1.0
   pg.stop_window = 2 if smoke else 10       # steps averaged by the stopping rules
+
+  if reward == "correctness":               # one continuous run instead of restarts
+    g.rounds = 1
+    pg.max_steps *= 2
 
   c.log_every = 10 if smoke else 50         # steps between metric fetches
   c.profile_steps = 0                       # >0: jax.profiler trace of PPO steps 1..N of

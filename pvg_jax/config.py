@@ -61,7 +61,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
               "eval.num_problems", "eval.samples_per_role", "eval.batch_size", "log_every",
               "game.rounds", "game.pool_problems", "game.pool_samples_per_role",
               "game.prover_problems", "game.eval_problems", "game.eval_samples_per_role",
-              "game.sample_batch", "game.checkpoint_every", "game.verifier.steps",
+              "game.sample_batch", "game.checkpoint_every", "game.snapshot_every",
+              "game.verifier.steps",
               "game.verifier.batch_size", "game.verifier.k", "game.ppo.max_steps",
               "game.ppo.groups", "game.ppo.group_size", "game.ppo.epochs",
               "game.ppo.minibatches", "game.ppo.stop_window"):

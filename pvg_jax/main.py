@@ -33,14 +33,18 @@ _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+POST_HOC = ("evals",)  # config blocks read only after the game; changing them is allowed
+
+
 def check_workdir_config(cfg, workdir: pathlib.Path, allow_change: bool) -> None:
   """Refuse to continue a workdir created with another config (unless allowed)."""
   path = workdir / "config.json"
   current = json.loads(cfg.to_json_best_effort(sort_keys=True))
   if path.exists() and not allow_change:
     saved = json.loads(path.read_text())
-    if saved != current:
-      diff = sorted(_diff(saved, current))
+    game = lambda c: {k: v for k, v in c.items() if k not in POST_HOC}  # noqa: E731
+    if game(saved) != game(current):
+      diff = sorted(_diff(game(saved), game(current)))
       raise config_lib.ConfigError(
           f"{workdir} holds a run with a different config (keys: {', '.join(diff)}); use "
           "another --workdir, or --allow_config_change to continue it deliberately")

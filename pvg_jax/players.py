@@ -6,9 +6,12 @@
 - Verifier: pretrained on unlimited generator pairs (the canonical and a flaw-injected
   solution of the same verifier-split problem) with the Bradley-Terry + lambda V^2 loss of
   METHOD 1.1 - the analogue of K's pretrained verifier.
-- Both are cached in <workdir>/init_players/<key>/, key = hash of everything that
-  determines them (world, sizes, training configs, seed); a cache whose key, structure or
-  checksum does not match is rebuilt, never used.
+- Each is cached on its own in <init dir>/prover_<key>/ and <init dir>/verifier_<key>/
+  (init dir: `config.init_players_dir`, default <workdir>/init_players), key = hash of
+  everything that determines that player (seed, world, its size and training config), so
+  runs that differ only in the game or in the other player reuse it (seeds of a baseline,
+  points of a verifier-size sweep). A cache whose key, structure or checksum does not match
+  is rebuilt, never used. The held-out report on the pair is cached as report_<key>.json.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pvg_jax.worlds.arith import problems
 from pvg_jax.worlds.arith import world as arith_world
 
 FLAW_STREAM, SFT_STREAM, VERIFIER_STREAM, EVAL_STREAM = 1, 2, 3, 4
-CACHE_FORMAT = 3  # bump when what a cache holds changes; old caches are then rebuilt
+CACHE_FORMAT = 4  # bump when what a cache holds changes; old caches are then rebuilt
 
 
 @dataclasses.dataclass
@@ -57,12 +60,24 @@ def player_specs(cfg: ml_collections.ConfigDict,
   return prover, verifier
 
 
-def cache_key(cfg: ml_collections.ConfigDict) -> str:
-  """Hash of every config entry that determines the initial players."""
+CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft"),
+               "verifier": ("seed", "world", "verifier", "verifier_pretrain"),
+               "pair": ("seed", "world", "prover", "verifier", "sft", "verifier_pretrain",
+                        "eval")}
+
+
+def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair") -> str:
+  """Hash of every config entry that determines `player` (prover, verifier, or the pair
+  and its held-out report)."""
   parts = {k: cfg[k].to_dict() if isinstance(cfg[k], ml_collections.ConfigDict) else cfg[k]
-           for k in ("seed", "world", "prover", "verifier", "sft", "verifier_pretrain")}
+           for k in CACHE_PARTS[player]}
   parts["format"] = CACHE_FORMAT
   return hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def init_dir(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> pathlib.Path:
+  """Where the initial players (and the judges trained on them) are cached."""
+  return pathlib.Path(cfg.init_players_dir or pathlib.Path(workdir) / "init_players")
 
 
 def role_pair_data(world: arith_world.ArithWorld, split: str, n: int) -> arith_world.Batch:
@@ -205,41 +220,52 @@ def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
 
 def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                     mesh: Mesh, writer: MetricWriter) -> Players:
-  """The cached initial players, trained and evaluated first if no valid cache exists."""
+  """The cached initial players, each trained first if no valid cache of it exists."""
   world = arith_world.ArithWorld(cfg.world, cfg.seed)
   prover_spec, verifier_spec = player_specs(cfg, world)
-  key = cache_key(cfg)
-  directory = pathlib.Path(workdir) / "init_players" / key
-  rules = sharding.DEFAULT_RULES
-  abstract = {
-      "prover": _abstract(prover_spec, mesh, rules),
-      "verifier": _abstract(verifier_spec, mesh, rules),
-  }
-  if directory.exists():
-    try:
-      tree, extra = checkpoint.restore(directory, abstract, key)
-      if not {"report", "timing"} <= set(extra):
-        raise checkpoint.CheckpointError(f"{directory}: metadata lacks report/timing")
-      logging.info("initial players restored from %s", directory)
-      return Players(prover_spec, tree["prover"], verifier_spec, tree["verifier"],
-                     extra["report"], {"restored_from_cache": 1.0, **extra["timing"]})
-    except checkpoint.CheckpointError as e:
-      logging.warning("initial-player cache rejected, rebuilding: %s", e)
+  directory = init_dir(cfg, workdir)
+  timing: dict = {}
+  trained = {}
+  for name, spec, train in (("prover", prover_spec, train_prover),
+                            ("verifier", verifier_spec, train_verifier)):
+    trained[name] = _cached(directory, name, cache_key(cfg, name),
+                            _abstract(spec, mesh, sharding.DEFAULT_RULES),
+                            lambda t=train, s=spec: t(cfg, world, s, mesh, writer), timing)
+  players = Players(prover_spec, trained["prover"], verifier_spec, trained["verifier"], {},
+                    timing)
+  report_path = directory / f"report_{cache_key(cfg)}.json"
+  if report_path.exists() and not any(k.endswith("train_seconds") for k in timing):
+    players.report = json.loads(report_path.read_text())
+    return players
   t0 = time.time()
-  prover = train_prover(cfg, world, prover_spec, mesh, writer)
-  t1 = time.time()
-  verifier = train_verifier(cfg, world, verifier_spec, mesh, writer)
-  t2 = time.time()
-  players = Players(prover_spec, prover, verifier_spec, verifier, {})
   report = evaluate(cfg, world, players, mesh)
   report.update(prover_params=functional.count_params(prover_spec),
                 verifier_params=functional.count_params(verifier_spec))
   players.report = report
-  players.timing = {"prover_train_seconds": t1 - t0, "verifier_train_seconds": t2 - t1,
-                    "eval_seconds": time.time() - t2}
-  checkpoint.save(directory, {"prover": prover, "verifier": verifier}, key,
-                  {"report": report, "timing": players.timing})
+  timing["eval_seconds"] = time.time() - t0
+  if jax.process_index() == 0:
+    tmp = report_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1, sort_keys=True))
+    tmp.rename(report_path)
   return players
+
+
+def _cached(directory: pathlib.Path, name: str, key: str, abstract, train, timing: dict):
+  """Params from <directory>/<name>_<key>/ if that cache is valid, else train() and save."""
+  path = directory / f"{name}_{key}"
+  if path.exists():
+    try:
+      params, _ = checkpoint.restore(path, abstract, key)
+      logging.info("initial %s restored from %s", name, path)
+      timing[f"{name}_restored_from_cache"] = 1.0
+      return params
+    except checkpoint.CheckpointError as e:
+      logging.warning("initial-%s cache rejected, rebuilding: %s", name, e)
+  t0 = time.time()
+  params = train()
+  timing[f"{name}_train_seconds"] = time.time() - t0
+  checkpoint.save(path, params, key)
+  return params
 
 
 def _abstract(spec: ModelSpec, mesh: Mesh, rules):

@@ -42,15 +42,34 @@ def test_initial_players_report_and_metrics(smoke_run):
   assert list((workdir / "tensorboard").iterdir())
 
 
-def _cache_dir(cfg, workdir) -> pathlib.Path:
-  return workdir / "init_players" / players.cache_key(cfg)
+def _cache_dir(cfg, workdir, player="prover") -> pathlib.Path:
+  return workdir / "init_players" / f"{player}_{players.cache_key(cfg, player)}"
 
 
 def test_second_call_reuses_the_cache(smoke_config, smoke_run):
   workdir, report = smoke_run
-  stamp = (_cache_dir(smoke_config, workdir) / "meta.json").stat().st_mtime_ns
-  assert _initial_players(smoke_config, workdir).report == report
-  assert (_cache_dir(smoke_config, workdir) / "meta.json").stat().st_mtime_ns == stamp
+  stamps = [(_cache_dir(smoke_config, workdir, p) / "meta.json").stat().st_mtime_ns
+            for p in ("prover", "verifier")]
+  again = _initial_players(smoke_config, workdir)
+  assert again.report == report
+  assert again.timing == {"prover_restored_from_cache": 1.0,
+                          "verifier_restored_from_cache": 1.0}
+  assert stamps == [(_cache_dir(smoke_config, workdir, p) / "meta.json").stat().st_mtime_ns
+                    for p in ("prover", "verifier")]
+
+
+def test_players_are_cached_separately(smoke_config, smoke_run, tmp_path):
+  """A run that changes only the verifier (a size sweep) reuses the cached prover."""
+  workdir, _ = smoke_run
+  other = smoke_config.copy_and_resolve_references()
+  with other.unlocked():
+    other.verifier_pretrain.steps += 1
+    other.init_players_dir = str(workdir / "init_players")
+  assert players.cache_key(other, "prover") == players.cache_key(smoke_config, "prover")
+  assert players.cache_key(other, "verifier") != players.cache_key(smoke_config, "verifier")
+  timing = _initial_players(other, tmp_path).timing
+  assert timing["prover_restored_from_cache"] == 1.0 and "verifier_train_seconds" in timing
+  assert not (tmp_path / "init_players").exists()      # the shared directory was used
 
 
 def test_same_seed_same_numbers_other_seed_other_key(smoke_config, smoke_run, tmp_path):
@@ -71,13 +90,13 @@ def test_corrupted_cache_is_detected_and_rebuilt(smoke_config, smoke_run, tmp_pa
   meta["sha256"] = "0" * 64                      # contents no longer match their checksum
   (cache / "meta.json").write_text(json.dumps(meta))
   mesh = sharding.make_mesh((-1, 1, 1))
-  specs = players.player_specs(smoke_config, arith_world.ArithWorld(smoke_config.world, 0))
-  abstract = {name: players._abstract(spec, mesh, sharding.DEFAULT_RULES)
-              for name, spec in zip(("prover", "verifier"), specs)}
+  spec, _ = players.player_specs(smoke_config, arith_world.ArithWorld(smoke_config.world, 0))
+  abstract = players._abstract(spec, mesh, sharding.DEFAULT_RULES)
+  key = players.cache_key(smoke_config, "prover")
   with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
-    checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
+    checkpoint.restore(cache, abstract, key)
   _initial_players(smoke_config, copy)           # rebuilds instead of using it
-  checkpoint.restore(cache, abstract, players.cache_key(smoke_config))
+  checkpoint.restore(cache, abstract, key)
   assert json.loads((cache / "meta.json").read_text())["sha256"] != "0" * 64
 
 

@@ -28,7 +28,7 @@ import time
 import jax
 
 from pvg_jax import players, sharding
-from pvg_jax.games import jitted, phases
+from pvg_jax.games import jitted, phases, snapshots
 from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional
@@ -58,7 +58,8 @@ class CheckabilityGame:
     world = arith_world.ArithWorld(cfg.world, cfg.seed)
     init = players.initial_players(cfg, workdir, mesh, writer)
     fns = jitted.build(cfg, world, init.prover_spec, init.verifier_spec, mesh)
-    self.ctx = phases.Context(cfg, world, fns, init, SamplePool(workdir / "pool"), writer)
+    self.ctx = phases.Context(cfg, world, fns, init, SamplePool(workdir / "pool"), writer,
+                               workdir)
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
     self._sigterm = False
     self.timing: dict = {"initial_players": init.timing}
@@ -136,6 +137,7 @@ class CheckabilityGame:
       self._checkpoint_and_exit_if_asked(arrays, progress)
       if progress.phase == "verifier":
         verifier, results = phases.verifier_phase(ctx, r, arrays["verifier"])
+        snapshots.save(snapshots.verifier_path(self.workdir, r), verifier)
         prover = (arrays["prover"] if g.warm_start_prover or r == 0
                   else self._fresh_prover_state())
         arrays = {"prover": prover, "verifier": verifier}

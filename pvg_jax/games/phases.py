@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pvg_jax import rollout
+from pvg_jax.games import snapshots
 from pvg_jax.games.jitted import GameFunctions
 from pvg_jax.games.state import Preempted
 from pvg_jax.metrics import MetricWriter
@@ -39,6 +40,7 @@ class Context:
   init: Players
   pool: SamplePool
   writer: MetricWriter
+  workdir: pathlib.Path
 
   def key(self, stream: int, *path: int) -> jax.Array:
     key = jax.random.fold_in(jax.random.key(self.cfg.seed), stream)
@@ -143,7 +145,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   samples_log: list[dict] = []      # every PPO sample since the last save, kept on disk
   for step in range(progress.step, pg.max_steps):
     if profile and step == 1:     # step 0 compiles; trace the steady state
-      jax.profiler.start_trace(str(ctx.pool.directory.parent / "profile"))
+      jax.profiler.start_trace(str(ctx.workdir / "profile"))
     if profile and step == 1 + ctx.cfg.profile_steps:
       jax.profiler.stop_trace()
     rng = ctx.rng(PPO_STREAM, round_, step)
@@ -189,6 +191,9 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
     ctx.writer.write(f"round_{round_}/prover", step + 1, metrics if fetch else {}, host)
     bar.update(1)
     progress = ProverProgress(state, step + 1, beta, monitor.state())
+    if (step + 1) % g.snapshot_every == 0 or reason or step + 1 == pg.max_steps:
+      snapshots.save(snapshots.prover_path(ctx.workdir, round_, step + 1),
+                     state["params"]["policy"])
     if reason:
       break
     if checkpoint_now:
@@ -205,7 +210,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
 
 
 def rollout_dir(ctx: Context, round_: int) -> pathlib.Path:
-  return ctx.pool.directory.parent / "rollouts" / f"round_{round_}"
+  return ctx.workdir / "rollouts" / f"round_{round_}"
 
 
 def _flush(ctx: Context, round_: int, samples_log: list[dict]) -> None:
