@@ -152,6 +152,30 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     g.rounds = 1
     pg.max_steps *= 2
 
+  c.evals = ev = ml_collections.ConfigDict()   # post-hoc evaluations (pvg-eval, METHOD 1.3)
+  ev.test_problems = 64 if smoke else 256   # test problems for legibility and best-of-n
+  ev.samples_per_problem = 4 if smoke else 8    # helpful samples per problem (K: 128)
+  ev.checker_budget = 0                     # tokens the checker judge may read; 0: the
+                                            # longest canonical solution of the world
+  ev.checker_fallback = "coin"              # out of budget: coin | accept | reject
+  ev.judges = ("v16k:0", "v16k:1", "v30k:2")    # model judge panel, "<size>:<seed>"
+  ev.judge_problems = 128 if smoke else 2048    # initial-prover samples they learn from
+  ev.judge_samples_per_role = 2 if smoke else 4
+  ev.judge_steps = 40 if smoke else 600
+  ev.judge_batch = 16 if smoke else 64      # positives (and as many negatives) per step
+  ev.judge_lr = 1e-3
+  ev.best_of_n = (2, 4) if smoke else (2, 4, 8, 16)
+  ev.bon_samples = 4 if smoke else 16       # initial-prover samples per test problem
+  ev.bon_draws = 8 if smoke else 32         # balanced draws per problem and n
+  ev.attack_rewards = ("src", "cgc", "goodhart")
+  ev.attack_steps = 4 if smoke else 60      # PPO budget of a sneaky-only attack
+  ev.attack_groups = 4 if smoke else 8
+  ev.attack_group_size = 4 if smoke else 8
+  ev.attack_window = 2 if smoke else 5      # steps the success rule averages over
+  ev.separability_size = "v16k"
+  ev.separability_steps = 20 if smoke else 300
+  ev.separability_batch = 16 if smoke else 32
+
   c.log_every = 10 if smoke else 50         # steps between metric fetches
   c.profile_steps = 0                       # >0: jax.profiler trace of PPO steps 1..N of
                                             # round 0 into <workdir>/profile

@@ -101,3 +101,30 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
   _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
   _require(len(cfg.mesh.shape) == 3, "mesh.shape", "one size per axis (data, fsdp, tensor)")
+  if "evals" in cfg:
+    _validate_evals(cfg)
+
+
+def _validate_evals(cfg: ml_collections.ConfigDict) -> None:
+  for key in ("test_problems", "samples_per_problem", "judge_problems",
+              "judge_samples_per_role", "judge_steps", "judge_batch", "bon_samples",
+              "bon_draws", "attack_steps", "attack_groups", "attack_group_size",
+              "attack_window", "separability_steps", "separability_batch"):
+    _positive_int(cfg, f"evals.{key}")
+  _non_negative(cfg, "evals.checker_budget")
+  _one_of(cfg, "evals.checker_fallback", ("coin", "accept", "reject"))
+  _one_of(cfg, "evals.separability_size", tuple(sizes.SIZES))
+  for judge in cfg.evals.judges:
+    size, _, seed = str(judge).partition(":")
+    _require(size in sizes.SIZES and seed.isdigit(), "evals.judges",
+             f"{judge!r} is not '<size>:<seed>' with a size in {sorted(sizes.SIZES)}")
+  for n in cfg.evals.best_of_n:
+    _require(isinstance(n, int) and n >= 2 and n % 2 == 0 and n <= cfg.evals.bon_samples,
+             "evals.best_of_n", f"{n!r}: every n must be even, >= 2 and <= "
+             f"evals.bon_samples ({cfg.evals.bon_samples})")
+  for reward in cfg.evals.attack_rewards:
+    _one_of_value(reward, "evals.attack_rewards", ("src", "cgc", "goodhart"))
+
+
+def _one_of_value(value, key: str, allowed) -> None:
+  _require(value in allowed, key, f"{value!r} is not one of the allowed values {allowed}")

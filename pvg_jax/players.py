@@ -229,7 +229,7 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   for name, spec, train in (("prover", prover_spec, train_prover),
                             ("verifier", verifier_spec, train_verifier)):
     trained[name] = _cached(directory, name, cache_key(cfg, name),
-                            _abstract(spec, mesh, sharding.DEFAULT_RULES),
+                            sharded_abstract(spec, mesh),
                             lambda t=train, s=spec: t(cfg, world, s, mesh, writer), timing)
   players = Players(prover_spec, trained["prover"], verifier_spec, trained["verifier"], {},
                     timing)
@@ -268,7 +268,8 @@ def _cached(directory: pathlib.Path, name: str, key: str, abstract, train, timin
   return params
 
 
-def _abstract(spec: ModelSpec, mesh: Mesh, rules):
+def sharded_abstract(spec: ModelSpec, mesh: Mesh, rules=sharding.DEFAULT_RULES):
+  """Shapes, dtypes and shardings of a model's params (what a checkpoint restores into)."""
   return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
                       functional.abstract_params(spec),
                       functional.param_shardings(spec, mesh, rules))

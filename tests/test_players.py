@@ -91,7 +91,7 @@ def test_corrupted_cache_is_detected_and_rebuilt(smoke_config, smoke_run, tmp_pa
   (cache / "meta.json").write_text(json.dumps(meta))
   mesh = sharding.make_mesh((-1, 1, 1))
   spec, _ = players.player_specs(smoke_config, arith_world.ArithWorld(smoke_config.world, 0))
-  abstract = players._abstract(spec, mesh, sharding.DEFAULT_RULES)
+  abstract = players.sharded_abstract(spec, mesh)
   key = players.cache_key(smoke_config, "prover")
   with pytest.raises(checkpoint.CheckpointError, match="SHA-256"):
     checkpoint.restore(cache, abstract, key)

@@ -152,19 +152,12 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
     problems = rng.integers(g.prover_problems, size=pg.groups)
     helpful = (rng.integers(2, size=pg.groups) == HELPFUL) if uses_roles else np.ones(
         pg.groups, bool)
+    key = ctx.key(PPO_STREAM, round_, step)
     probs = ctx.world.problems("prover", np.repeat(problems, pg.group_size))
     roles = np.repeat(np.where(helpful, HELPFUL, SNEAKY), pg.group_size)
-    prompts = ctx.world.prompts(probs, roles)
-    key = ctx.key(PPO_STREAM, round_, step)
-    samples = ctx.fns.sample_ppo(state["params"]["policy"], prompts, jax.random.fold_in(key, 0))
-    solutions = np.asarray(jax.device_get(samples.tokens))
-    checks = [ctx.world.check(p, s) for p, s in zip(probs, solutions)]
-    seqs = ctx.world.sequences(prompts, solutions)
-    batch = {"tokens": seqs.tokens, "verifier_tokens": ctx.world.verifier_view(seqs.tokens),
-             "kv_mask": seqs.kv_mask, "loss_mask": seqs.loss_mask,
-             "correct": np.array([c.correct for c in checks]),
-             "parseable": np.array(["format" not in c.errors for c in checks]),
-             "helpful": helpful}
+    batch, checks, solutions = ppo_batch(ctx.world, ctx.fns.sample_ppo,
+                                         state["params"]["policy"], probs, roles, helpful,
+                                         jax.random.fold_in(key, 0))
     state, beta_arr, scores, metrics = ctx.fns.prover_step(
         state, ctx.init.prover_params, verifier_params, batch, np.float32(beta),
         jax.random.fold_in(key, 1))
@@ -207,6 +200,23 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   if profile and 1 < progress.step <= ctx.cfg.profile_steps:
     jax.profiler.stop_trace()
   return progress, reason or "step_budget"
+
+
+def ppo_batch(world: arith_world.ArithWorld, sample_fn, policy_params, probs, roles,
+              helpful: np.ndarray, key: jax.Array):
+  """Sample one PPO batch (rows grouped by (problem, role)), grade and step-check it.
+  Returns (the prover step's batch dict, the check results, the solution tokens)."""
+  prompts = world.prompts(probs, roles)
+  samples = sample_fn(policy_params, prompts, key)
+  solutions = np.asarray(jax.device_get(samples.tokens))
+  checks = [world.check(p, s) for p, s in zip(probs, solutions)]
+  seqs = world.sequences(prompts, solutions)
+  batch = {"tokens": seqs.tokens, "verifier_tokens": world.verifier_view(seqs.tokens),
+           "kv_mask": seqs.kv_mask, "loss_mask": seqs.loss_mask,
+           "correct": np.array([c.correct for c in checks]),
+           "parseable": np.array(["format" not in c.errors for c in checks]),
+           "helpful": helpful}
+  return batch, checks, solutions
 
 
 def rollout_dir(ctx: Context, round_: int) -> pathlib.Path:

@@ -63,7 +63,7 @@ def _number(word: str) -> int | None:
   return int(word) if word.isdigit() else None
 
 
-def _clauses(words: Sequence[str]) -> list[list[str]]:
+def clauses(words: Sequence[str]) -> list[list[str]]:
   clauses, current = [], []
   for word in words:
     if word == ";":
@@ -83,7 +83,7 @@ def check(problem: problems.Problem, words: Sequence[str]) -> CheckResult:
   known = set(problem.numbers)           # numbers a step may ground an operand in
   errors: list[str] = []
   answer = None
-  for clause in _clauses(words):
+  for clause in clauses(words):
     if answer is not None:               # anything after the answer clause
       errors.append("format")
       continue

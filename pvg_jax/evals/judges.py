@@ -1,0 +1,177 @@
+"""Simulated time-limited judges (METHOD 2): the stand-in for K's 45-second human raters.
+
+Judges never learn from the game, so a change in their accuracy is a change in the
+prover's solutions, not in the judge.
+
+- `BudgetedChecker`: reads a solution left to right with a budget of tokens. Every clause it
+  finishes reading it verifies exactly (arithmetic, grounding in the problem and in earlier
+  steps, faithfulness to the problem: the step checker's rules). The first invalid clause
+  it reads -> reject; a valid answer clause read within budget after valid steps ->
+  accept. If the budget runs out first it must decide anyway by its stated fallback
+  ("coin": a fair coin seeded by the solution text, like a rater who guesses when time is
+  up; or "accept" / "reject"). Its "time" is the number of tokens it read (a clause costs
+  its words plus its separator). The budget is set once from canonical solutions: by
+  default the longest canonical solution of the world, so every clean canonical solution
+  fits and a longer, convoluted one does not.
+- `ModelJudge` panel: small frozen transformers (configured sizes and seeds) trained once
+  on initial-prover samples only (both roles, on verifier-split problems far from the game's
+  pool), cross-entropy on correctness; verdict = V > 0. Cached next to the initial players.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import pathlib
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+
+from pvg_jax import checkpoint, players, rollout
+from pvg_jax.evals import classifier
+from pvg_jax.models import functional, sampler
+from pvg_jax.models.transformer import ModelSpec
+from pvg_jax.worlds.arith import checker, problems
+from pvg_jax.worlds.arith import world as arith_world
+
+FALLBACKS = ("coin", "accept", "reject")
+JUDGE_STREAM = 31
+JUDGE_PROBLEM_OFFSET = 1_000_000   # judge data: verifier-split problems the game never uses
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+  accept: bool
+  time: int          # tokens read before deciding
+  finished: bool     # decided by checking (False: the budget ran out, fallback decided)
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetedChecker:
+  budget: int
+  fallback: str = "coin"
+
+  def __post_init__(self):
+    if self.fallback not in FALLBACKS:
+      raise ValueError(f"checker fallback {self.fallback!r} not in {FALLBACKS}")
+    if self.budget < 1:
+      raise ValueError(f"checker budget must be >= 1 token, got {self.budget}")
+
+  def judge(self, problem: problems.Problem, words: list[str]) -> Verdict:
+    result = checker.check(problem, words)
+    parts = checker.clauses(words)
+    time = 0
+    for i, ok in enumerate(result.valid):
+      # clause i costs its words and the separator (or <eos>) after it; the virtual
+      # "missing answer" clause past the end costs nothing more to notice
+      cost = len(parts[i]) + 1 if i < len(parts) else 0
+      if time + cost > self.budget:
+        return Verdict(self._fallback(words), self.budget, False)
+      time += cost
+      if not ok:
+        return Verdict(False, time, True)
+    return Verdict(True, time, True)
+
+  def _fallback(self, words: list[str]) -> bool:
+    if self.fallback == "coin":
+      return hashlib.blake2b(" ".join(words).encode(), digest_size=1).digest()[0] % 2 == 0
+    return self.fallback == "accept"
+
+
+def canonical_budget(world: arith_world.ArithWorld, n: int = 512) -> int:
+  """Tokens of the longest canonical solution (with its <eos>) of test problems 0..n-1."""
+  longest = 0
+  for p in world.problems("test", range(n)):
+    words = problems.canonical_solution(p.canonical_steps(), p.answer).split()
+    longest = max(longest, len(words) + 1)
+  return longest
+
+
+def make_checker(ev: ml_collections.ConfigDict, world: arith_world.ArithWorld) -> BudgetedChecker:
+  budget = ev.checker_budget or canonical_budget(world)
+  return BudgetedChecker(budget, ev.checker_fallback)
+
+
+def checker_verdicts(judge: BudgetedChecker, world: arith_world.ArithWorld, split: str,
+                     problem_index: np.ndarray, tokens: np.ndarray) -> list[Verdict]:
+  probs = world.problems(split, problem_index)
+  solution = tokens[:, world.layout.prompt_len:]
+  return [judge.judge(p, world.tokenizer.solution_words(s)) for p, s in zip(probs, solution)]
+
+
+@dataclasses.dataclass
+class ModelJudge:
+  name: str          # "<size>:<seed>"
+  spec: ModelSpec
+  params: dict
+
+  def scores(self, world: arith_world.ArithWorld, tokens: np.ndarray) -> np.ndarray:
+    view = world.verifier_view(tokens)
+    return classifier.scores(self.spec, self.params, view, view != world.tokenizer.pad_id)
+
+
+def parse_judge(name: str) -> tuple[str, int]:
+  size, _, seed = name.partition(":")
+  if not seed.isdigit():
+    raise ValueError(f"judge {name!r}: expected '<size>:<seed>', e.g. 'v16k:0'")
+  return size, int(seed)
+
+
+def panel_key(cfg: ml_collections.ConfigDict) -> str:
+  ev = cfg.evals
+  parts = {"prover": players.cache_key(cfg, "prover"), "judges": list(ev.judges),
+           "problems": ev.judge_problems, "per_role": ev.judge_samples_per_role,
+           "steps": ev.judge_steps, "batch": ev.judge_batch, "lr": ev.judge_lr}
+  return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_panel(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
+                init: players.Players, workdir: pathlib.Path, mesh: Mesh) -> list[ModelJudge]:
+  """The frozen model judges, trained on initial-prover samples the first time, then read
+  from <init dir>/judges_<key>/ (shared by every run with the same initial prover)."""
+  ev = cfg.evals
+  key = panel_key(cfg)
+  directory = players.init_dir(cfg, workdir) / f"judges_{key}"
+  vocab = world.tokenizer.size
+  out, data = [], None
+  for name in ev.judges:
+    size, seed = parse_judge(name)
+    spec = functional.make_spec(size, vocab, ("score",))
+    path = directory / name.replace(":", "_seed")
+    try:
+      params, _ = checkpoint.restore(path, players.sharded_abstract(spec, mesh), key)
+    except checkpoint.CheckpointError as e:
+      if path.exists():
+        logging.warning("judge cache rejected, retraining: %s", e)
+      if data is None:
+        data = judge_data(cfg, world, init, directory)
+      view = world.verifier_view(data.tokens)
+      params = classifier.train(spec, view, view != world.tokenizer.pad_id, data.correct,
+                                ev.judge_steps, ev.judge_batch, ev.judge_lr,
+                                seed + 1000 * JUDGE_STREAM, mesh)
+      checkpoint.save(path, params, key)
+    out.append(ModelJudge(name, spec, params))
+  return out
+
+
+def judge_data(cfg, world: arith_world.ArithWorld, init: players.Players,
+               directory: pathlib.Path) -> rollout.Rollouts:
+  """Initial-prover samples (both roles) on judge problems, kept in `directory`."""
+  ev = cfg.evals
+  path = directory / "initial_prover_samples.npz"
+  if path.exists():
+    with np.load(path) as f:
+      return rollout.Rollouts(**{k: f[k] for k in f.files})
+  index, roles = rollout.both_roles(ev.judge_problems, ev.judge_samples_per_role)
+  sample_fn = sampler.make_sampler(
+      init.prover_spec, solution_len=world.layout.solution_len,
+      eos_id=world.tokenizer.eos_id, pad_id=world.tokenizer.pad_id, temperature=1.0)
+  key = jax.random.fold_in(jax.random.key(cfg.seed), JUDGE_STREAM)
+  ro = rollout.sample_rollouts(world, sample_fn, init.prover_params, "verifier",
+                               index + JUDGE_PROBLEM_OFFSET, roles, key, cfg.game.sample_batch)
+  rollout.save_arrays(path, dataclasses.asdict(ro))
+  return ro

@@ -1,0 +1,122 @@
+"""The numbers of METHOD 1.3, as pure functions of sample arrays (no models, no files).
+
+Everything here is exact given its inputs and seeded where it draws, so the evaluation
+driver can cache the inputs and tests can check each measure on hand-made arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from pvg_jax.worlds.arith import checker
+
+
+@dataclasses.dataclass(frozen=True)
+class BalancedPick:
+  """K's legibility protocol: up to one correct and one incorrect sample per problem."""
+
+  rows: np.ndarray            # indices of the picked samples (correct, incorrect, ...)
+  problems: int               # problems kept (each contributes one of each)
+  dropped_all_correct: int
+  dropped_all_incorrect: int
+
+
+def balanced_pick(problem_index: np.ndarray, correct: np.ndarray,
+                  rng: np.random.Generator) -> BalancedPick:
+  """For every problem with at least one correct and one incorrect sample, pick one of each
+  uniformly at random; problems whose samples are all correct or all incorrect are dropped
+  and counted (K Fig. 8b protocol)."""
+  rows, kept, all_c, all_i = [], 0, 0, 0
+  for p in np.unique(problem_index):
+    sel = np.flatnonzero(problem_index == p)
+    good, bad = sel[correct[sel]], sel[~correct[sel]]
+    if not len(bad):
+      all_c += 1
+    elif not len(good):
+      all_i += 1
+    else:
+      rows += [rng.choice(good), rng.choice(bad)]
+      kept += 1
+  return BalancedPick(np.array(rows, int), kept, all_c, all_i)
+
+
+def best_of_n(problem_index: np.ndarray, correct: np.ndarray, scores: np.ndarray, n: int,
+              draws: int, rng: np.random.Generator) -> tuple[float, int]:
+  """Balanced best-of-n (METHOD 1.3 item 6): over problems with >= n/2 correct and >= n/2
+  incorrect samples, draw n/2 of each, keep the highest-scored; the fraction of kept
+  samples that are correct, averaged over `draws` draws per problem.
+  Returns (fraction, number of eligible problems); nan if none is eligible."""
+  if n % 2:
+    raise ValueError(f"balanced best-of-n needs an even n, got {n}")
+  hits, total, eligible = 0.0, 0, 0
+  for p in np.unique(problem_index):
+    sel = np.flatnonzero(problem_index == p)
+    good, bad = sel[correct[sel]], sel[~correct[sel]]
+    if len(good) < n // 2 or len(bad) < n // 2:
+      continue
+    eligible += 1
+    for _ in range(draws):
+      pick = np.concatenate([rng.choice(good, n // 2, replace=False),
+                             rng.choice(bad, n // 2, replace=False)])
+      best = pick[np.argmax(scores[pick])]
+      hits += float(correct[best])
+      total += 1
+  return (hits / total if total else float("nan")), eligible
+
+
+def flaw_stats(results: Sequence[checker.CheckResult]) -> dict:
+  """Exact per-step validity of (sneaky-incorrect) solutions: our version of K Fig. 7a.
+
+  mean_validity: mean over solutions of the fraction of valid clauses; min_validity: mean
+  over solutions of the minimum per-clause validity (0 as soon as one clause is invalid);
+  single_flaw: fraction with exactly one invalid clause (a localized flaw);
+  first_error_position: first invalid clause / number of clauses (0 = first, 1 = last);
+  error_types: the mix of first-error types."""
+  if not results:
+    return {"solutions": 0}
+  valid = [np.array(r.valid, float) for r in results]
+  positions = [r.first_error / max(r.num_steps - 1, 1) for r in results
+               if r.first_error is not None]
+  types = [r.error_type for r in results]
+  return {
+      "solutions": len(results),
+      "mean_validity": float(np.mean([v.mean() for v in valid])),
+      "min_validity": float(np.mean([v.min() for v in valid])),
+      "single_flaw": float(np.mean([(v == 0).sum() == 1 for v in valid])),
+      "first_error_position": float(np.mean(positions)) if positions else float("nan"),
+      "error_types": {t: types.count(t) / len(types) for t in (*checker.ERROR_TYPES, "ok")},
+  }
+
+
+def step_curves(step: np.ndarray, role: np.ndarray, correct: np.ndarray, score: np.ndarray,
+                helpful_role: int) -> dict[str, list]:
+  """Per PPO step: mean verifier score of helpful/sneaky x correct/incorrect samples and the
+  accuracy of each role (K Fig. 5). nan where a step had no such sample."""
+  steps = np.unique(step)
+  out: dict[str, list] = {"step": [int(s) + 1 for s in steps]}
+  for name, want_role in (("helpful", role == helpful_role), ("sneaky", role != helpful_role)):
+    acc, sc_c, sc_i = [], [], []
+    for s in steps:
+      at = (step == s) & want_role
+      acc.append(float(correct[at].mean()) if at.any() else float("nan"))
+      c, i = at & correct, at & ~correct
+      sc_c.append(float(score[c].mean()) if c.any() else float("nan"))
+      sc_i.append(float(score[i].mean()) if i.any() else float("nan"))
+    out[f"{name}_accuracy"], out[f"{name}_correct_score"] = acc, sc_c
+    out[f"{name}_incorrect_score"] = sc_i
+  return out
+
+
+def bootstrap_ci(values: Sequence[float], rng: np.random.Generator, resamples: int = 10000,
+                 level: float = 0.95) -> tuple[float, float, float]:
+  """(mean, low, high): percentile bootstrap over the values (e.g. one per seed), nan-aware.
+  With one value the interval is that value."""
+  x = np.asarray([v for v in values if v is not None and np.isfinite(v)], float)
+  if not len(x):
+    return float("nan"), float("nan"), float("nan")
+  means = rng.choice(x, (resamples, len(x))).mean(axis=1)
+  tail = (1 - level) / 2
+  return float(x.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))

@@ -1,0 +1,364 @@
+"""Evaluate a game's workdir: every measure of METHOD 1.3, each cached and resumable.
+
+    pvg-eval --workdir runs/arith              (python -m pvg_jax.evals.run ...)
+
+reads the workdir's config.json, summary.json, snapshots/ and rollouts/ and writes
+<workdir>/evals/:
+
+    dynamics.json         per round, per PPO step: verifier score of helpful/sneaky x
+                          correct/incorrect samples, and both roles' accuracy (K Fig. 5)
+    legibility/*.json     per prover (the initial one and every snapshot): helpful accuracy
+                          on test problems and the judges' accuracy on K's balanced pick
+                          (K Fig. 4, 8)
+    attacks/*.json        sneaky-only attacks on every round's verifier (K Fig. 6a)
+    best_of_n.json        balanced best-of-n of every verifier on initial-prover samples
+                          (K Fig. 6b)
+    flaws.json            exact step validity of sneaky-incorrect test solutions (K Fig. 7a)
+    separability.json     ROC-AUC of a tiny helpful-vs-sneaky classifier, by round
+    results.json          all of the above, with the game's summary, for the report
+
+Each part is skipped when its file exists and was made with the same evaluation config, so
+an interrupted evaluation resumes where it stopped. Which judges and settings: the `evals`
+block of the config (configs/arith.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from pvg_jax import config as config_lib
+from pvg_jax import players, rollout, sharding
+from pvg_jax.evals import attacks, classifier, judges, measures
+from pvg_jax.games import jitted, snapshots
+from pvg_jax.metrics import MetricWriter
+from pvg_jax.models import functional
+from pvg_jax.worlds.arith import world as arith_world
+
+HELPFUL, SNEAKY = arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY
+LEGIBILITY_STREAM, BON_STREAM, INIT_TEST_STREAM, SEPARABILITY_STREAM = 51, 52, 53, 54
+INIT = -1   # "round" of the initial players
+
+
+def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
+  path = workdir / "config.json"
+  if not path.exists():
+    raise FileNotFoundError(f"{path} missing: is {workdir} a game workdir (pvg-train)?")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def _write_json(path: pathlib.Path, data) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".tmp")
+  tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=_json_default))
+  tmp.rename(path)
+
+
+def _json_default(x):
+  if isinstance(x, np.generic):
+    return x.item()
+  raise TypeError(f"not JSON serializable: {type(x)}")
+
+
+class Evaluation:
+  """The static parts every evaluation needs: config, world, players, jitted functions."""
+
+  def __init__(self, workdir: str | pathlib.Path,
+               cfg: ml_collections.ConfigDict | None = None, mesh=None):
+    self.workdir = pathlib.Path(workdir)
+    self.cfg = cfg if cfg is not None else load_config(self.workdir)
+    config_lib.validate(self.cfg)
+    summary = self.workdir / "summary.json"
+    if not summary.exists():
+      raise FileNotFoundError(f"{summary} missing: the game in {self.workdir} has not "
+                              "finished; run (or resume) it with pvg-train first")
+    self.summary = json.loads(summary.read_text())
+    self.rounds = len(self.summary["rounds"])
+    self.mesh = mesh if mesh is not None else sharding.make_mesh(self.cfg.mesh.shape)
+    self.world = arith_world.ArithWorld(self.cfg.world, self.cfg.seed)
+    self.out = self.workdir / "evals"
+    writer = MetricWriter(self.out)
+    try:
+      self.init = players.initial_players(self.cfg, self.workdir, self.mesh, writer)
+    finally:
+      writer.close()
+    self.fns = jitted.build(self.cfg, self.world, self.init.prover_spec,
+                            self.init.verifier_spec, self.mesh)
+    ev = self.cfg.evals.to_dict()
+    self.tag = hashlib.sha256(json.dumps(ev, sort_keys=True, default=list).encode()
+                              ).hexdigest()[:12]
+    self._checker = judges.make_checker(self.cfg.evals, self.world)
+    self._panel: list[judges.ModelJudge] | None = None
+
+  # -- caching ---------------------------------------------------------------------------
+
+  def cached(self, path: pathlib.Path, compute: Callable[[], dict]) -> dict:
+    """compute() unless `path` holds a result made with the same evals config."""
+    if path.exists():
+      data = json.loads(path.read_text())
+      if data.get("evals_tag") == self.tag:
+        return data
+    data = {"evals_tag": self.tag, **compute()}
+    _write_json(path, data)
+    return data
+
+  # -- players ---------------------------------------------------------------------------
+
+  def prover(self, round_: int, step: int):
+    if round_ == INIT or step == 0:
+      return self.init.prover_params
+    return snapshots.load(snapshots.prover_path(self.workdir, round_, step),
+                          players.sharded_abstract(self.init.prover_spec, self.mesh))
+
+  def verifier(self, round_: int):
+    if round_ == INIT:
+      return self.init.verifier_params
+    return snapshots.load(snapshots.verifier_path(self.workdir, round_),
+                          players.sharded_abstract(self.init.verifier_spec, self.mesh))
+
+  def provers(self) -> list[tuple[int, int]]:
+    """(round, step) of every prover to evaluate: the initial one, then each snapshot."""
+    out = [(INIT, 0)]
+    for r in range(self.rounds):
+      out += [(r, s) for s in snapshots.prover_steps(self.workdir, r)]
+    return out
+
+  def final_step(self, round_: int) -> int:
+    return int(self.summary["rounds"][round_]["ppo_steps"])
+
+  def panel(self) -> list[judges.ModelJudge]:
+    if self._panel is None:
+      self._panel = judges.model_panel(self.cfg, self.world, self.init, self.workdir,
+                                       self.mesh)
+    return self._panel
+
+  def sample(self, params, split: str, index: np.ndarray, roles: np.ndarray,
+             key: jax.Array) -> rollout.Rollouts:
+    return rollout.sample_rollouts(self.world, self.fns.sample_batch, params, split, index,
+                                   roles, key, self.cfg.game.sample_batch)
+
+  def key(self, stream: int, *path: int) -> jax.Array:
+    key = jax.random.fold_in(jax.random.key(self.cfg.seed), stream)
+    for p in path:
+      key = jax.random.fold_in(key, p + 1)
+    return key
+
+  # -- the measures ----------------------------------------------------------------------
+
+  def dynamics(self) -> dict:
+    """K Fig. 5 from the PPO samples kept in rollouts/round_i/ppo_steps_*.npz."""
+    def compute():
+      out = {}
+      for r in range(self.rounds):
+        chunks = sorted((self.workdir / "rollouts" / f"round_{r}").glob("ppo_steps_*.npz"))
+        if not chunks:
+          continue
+        parts = [dict(np.load(c)) for c in chunks]
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in
+               ("step", "role", "correct", "verifier_score")}
+        out[str(r)] = measures.step_curves(cat["step"], cat["role"], cat["correct"],
+                                           cat["verifier_score"], HELPFUL)
+      return {"rounds": out}
+    return self.cached(self.out / "dynamics.json", compute)
+
+  def legibility(self, round_: int, step: int) -> dict:
+    """Helpful accuracy and judge legibility of one prover (K's balanced protocol)."""
+    ev = self.cfg.evals
+
+    def compute():
+      index, roles = rollout.both_roles(ev.test_problems, ev.samples_per_problem)
+      helpful = roles == HELPFUL
+      ro = self.sample(self.prover(round_, step), "test", index[helpful], roles[helpful],
+                       self.key(LEGIBILITY_STREAM, round_, step))
+      rng = np.random.default_rng([self.cfg.seed, LEGIBILITY_STREAM, round_ + 1, step])
+      pick = measures.balanced_pick(ro.problem_index, ro.correct, rng)
+      result = {"round": round_, "step": step, "accuracy": float(ro.correct.mean()),
+                "samples": len(ro.correct), "problems": pick.problems,
+                "dropped_all_correct": pick.dropped_all_correct,
+                "dropped_all_incorrect": pick.dropped_all_incorrect,
+                "all_steps_valid": float((ro.first_error == -1).mean()),
+                "solution_tokens": float(ro.solution_mask.sum(axis=1).mean())}
+      if not pick.problems:
+        return {**result, "checker": None, "judges": {}}
+      rows, correct = pick.rows, ro.correct[pick.rows]
+      verdicts = judges.checker_verdicts(self._checker, self.world, "test",
+                                         ro.problem_index[rows], ro.tokens[rows])
+      accept = np.array([v.accept for v in verdicts])
+      right = accept == correct
+      time = np.array([v.time for v in verdicts], float)
+      result["checker"] = {
+          "accuracy": float(right.mean()), "budget": self._checker.budget,
+          "accuracy_on_correct": float(right[correct].mean()),
+          "accuracy_on_incorrect": float(right[~correct].mean()),
+          "finished": float(np.mean([v.finished for v in verdicts])),
+          "time_to_correct_verdict": float(time[right].mean()) if right.any() else None}
+      result["judges"] = {
+          j.name: float(((j.scores(self.world, ro.tokens[rows]) > 0) == correct).mean())
+          for j in self.panel()}
+      result["panel"] = float(np.mean(list(result["judges"].values())))
+      return result
+    return self.cached(self.out / "legibility" / f"round_{round_}_step_{step:05d}.json",
+                       compute)
+
+  def attacks(self) -> list[dict]:
+    ev = self.cfg.evals
+    out = []
+    todo = [(reward, r) for reward in ev.attack_rewards for r in range(self.rounds)]
+    attackers: dict = {}
+    for reward, r in tqdm(todo, desc="attacks", leave=False):
+      def compute(reward=reward, r=r):
+        if reward not in attackers:
+          attackers.clear()       # one reward's jitted functions at a time
+          attackers[reward] = attacks.Attacker(self.cfg, self.world, self.init, self.mesh,
+                                               reward)
+        target = self.summary["rounds"][r]["helpful_correct_score"]
+        return attackers[reward].run(r, self.verifier(r), target)
+      out.append(self.cached(self.out / "attacks" / f"round_{r}_{reward}.json", compute))
+    return out
+
+  def best_of_n(self) -> dict:
+    """Balanced best-of-n of every verifier on one fixed set of initial-prover helpful
+    samples on test problems (so differences are the verifiers')."""
+    ev = self.cfg.evals
+
+    def compute():
+      index = np.repeat(np.arange(ev.test_problems), ev.bon_samples)
+      ro = self.sample(self.init.prover_params, "test", index, np.full(len(index), HELPFUL),
+                       self.key(BON_STREAM))
+      out = {}
+      for r in [INIT, *range(self.rounds)]:
+        scores = rollout.score_sequences(self.world, self.fns.score, self.verifier(r),
+                                         ro.tokens, self.cfg.game.sample_batch)
+        row = {}
+        for n in ev.best_of_n:
+          rng = np.random.default_rng([self.cfg.seed, BON_STREAM, r + 1, n])
+          frac, eligible = measures.best_of_n(ro.problem_index, ro.correct, scores, n,
+                                              ev.bon_draws, rng)
+          row[str(n)] = {"fraction_correct": frac, "problems": eligible}
+        out[str(r)] = row
+      return {"samples_accuracy": float(ro.correct.mean()), "by_verifier": out}
+    return self.cached(self.out / "best_of_n.json", compute)
+
+  def _test_rollouts(self, round_: int) -> rollout.Rollouts | None:
+    """Both roles on test problems: the game's own eval samples of each round, and the same
+    protocol for the initial prover (sampled here, kept in evals/)."""
+    if round_ == INIT:
+      path = self.out / "init_test.npz"
+      if not path.exists():
+        g = self.cfg.game
+        index, roles = rollout.both_roles(g.eval_problems, g.eval_samples_per_role)
+        ro = self.sample(self.init.prover_params, "test", index, roles,
+                         self.key(INIT_TEST_STREAM))
+        rollout.save_arrays(path, dataclasses.asdict(ro))
+    else:
+      path = self.workdir / "rollouts" / f"round_{round_}" / "eval_test.npz"
+    with np.load(path) as f:
+      return rollout.Rollouts(**{fl.name: f[fl.name] for fl in dataclasses.fields(
+          rollout.Rollouts)})
+
+  def flaws(self) -> dict:
+    def compute():
+      out = {}
+      for r in [INIT, *range(self.rounds)]:
+        ro = self._test_rollouts(r)
+        sel = np.flatnonzero((ro.role == SNEAKY) & ~ro.correct)
+        probs = self.world.problems("test", ro.problem_index[sel])
+        checks = [self.world.check(p, t[self.world.layout.prompt_len:])
+                  for p, t in zip(probs, ro.tokens[sel])]
+        out[str(r)] = measures.flaw_stats(checks)
+      return {"by_round": out}
+    return self.cached(self.out / "flaws.json", compute)
+
+  def separability(self) -> dict:
+    """A tiny classifier (the smallest verifier size) trained to tell helpful from sneaky
+    samples of one prover (role token hidden) on half the test problems; ROC-AUC on the
+    other half."""
+    ev = self.cfg.evals
+
+    def compute():
+      out = {}
+      spec = functional.make_spec(ev.separability_size, self.world.tokenizer.size,
+                                  ("score",))
+      for r in [INIT, *range(self.rounds)]:
+        ro = self._test_rollouts(r)
+        view = self.world.verifier_view(ro.tokens)
+        mask = view != self.world.tokenizer.pad_id
+        train = ro.problem_index % 2 == 0
+        label = ro.role == HELPFUL
+        params = classifier.train(spec, view[train], mask[train], label[train],
+                                  ev.separability_steps, ev.separability_batch, ev.judge_lr,
+                                  self.cfg.seed * 100 + SEPARABILITY_STREAM, self.mesh)
+        s = classifier.scores(spec, params, view[~train], mask[~train])
+        out[str(r)] = {"auc": rollout.roc_auc(label[~train], s),
+                       "test_samples": int((~train).sum())}
+      return {"by_round": out}
+    return self.cached(self.out / "separability.json", compute)
+
+  # -- everything ------------------------------------------------------------------------
+
+  def run(self, parts: tuple[str, ...] = ("dynamics", "legibility", "best_of_n", "flaws",
+                                          "separability", "attacks")) -> dict:
+    results: dict = {"summary": self.summary, "config": json.loads(
+        self.cfg.to_json_best_effort()), "workdir": str(self.workdir)}
+    for part in parts:
+      if part == "legibility":
+        provers = self.provers()
+        results["legibility"] = [self.legibility(r, s)
+                                 for r, s in tqdm(provers, desc="legibility", leave=False)]
+      else:
+        results[part] = getattr(self, part)()
+    _write_json(self.out / "results.json", results)
+    return results
+
+
+PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "attacks")
+
+
+def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None = None,
+             parts: tuple[str, ...] = PARTS) -> dict:
+  """Run (or resume) every evaluation of `workdir`; returns results.json's content."""
+  for part in parts:
+    if part not in PARTS:
+      raise ValueError(f"unknown evaluation {part!r}; expected some of {PARTS}")
+  return Evaluation(workdir, cfg).run(parts)
+
+
+_CONFIG = None   # the --config flag, defined when the command line is parsed
+
+
+def run() -> None:
+  """Console-script entry point (pvg-eval)."""
+  global _CONFIG
+  from absl import app, flags
+  from ml_collections import config_flags
+  _CONFIG = config_flags.DEFINE_config_file(
+      "config", None, "Optional config file whose `evals` block replaces the workdir's.")
+  flags.DEFINE_string("workdir", None, "A game workdir (after pvg-train).")
+  flags.DEFINE_string("parts", ",".join(PARTS), "Comma-separated evaluations to run.")
+  flags.mark_flags_as_required(["workdir"])
+  app.run(_main_with_config)
+
+
+def _main_with_config(argv) -> None:
+  from absl import flags
+  del argv
+  workdir = pathlib.Path(flags.FLAGS.workdir)
+  cfg = load_config(workdir)
+  if _CONFIG.value is not None:
+    cfg.evals = ml_collections.ConfigDict(_CONFIG.value.evals.to_dict())
+  elif "evals" not in cfg:
+    raise config_lib.ConfigError(f"{workdir}/config.json has no `evals` block; pass "
+                                 "--config (e.g. configs/arith.py) to supply one")
+  evaluate(workdir, cfg, tuple(p for p in flags.FLAGS.parts.split(",") if p))
+
+
+if __name__ == "__main__":
+  run()
