@@ -11,18 +11,11 @@ cluster from the environment).
 
 from __future__ import annotations
 
-import json
-import math
-import pathlib
-
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from pvg_jax import config as config_lib
-from pvg_jax import sharding
-from pvg_jax.games import checkability
-from pvg_jax.metrics import MetricWriter
+from pvg_jax.train import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -31,70 +24,6 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
     "allow_config_change", False, "Continue a workdir whose run had a different config.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-
-POST_HOC = ("evals",)  # config blocks read only after the game; changing them is allowed
-
-
-def check_workdir_config(cfg, workdir: pathlib.Path, allow_change: bool) -> None:
-  """Refuse to continue a workdir created with another config (unless allowed)."""
-  path = workdir / "config.json"
-  current = json.loads(cfg.to_json_best_effort(sort_keys=True))
-  if path.exists() and not allow_change:
-    saved = json.loads(path.read_text())
-    game = lambda c: {k: v for k, v in c.items() if k not in POST_HOC}  # noqa: E731
-    if game(saved) != game(current):
-      diff = sorted(_diff(game(saved), game(current)))
-      raise config_lib.ConfigError(
-          f"{workdir} holds a run with a different config (keys: {', '.join(diff)}); use "
-          "another --workdir, or --allow_config_change to continue it deliberately")
-  if jax.process_index() == 0:
-    path.write_text(json.dumps(current, indent=1, sort_keys=True))
-
-
-def _diff(a, b, prefix=""):
-  for key in set(a) | set(b):
-    va, vb = a.get(key), b.get(key)
-    if isinstance(va, dict) and isinstance(vb, dict):
-      yield from _diff(va, vb, f"{prefix}{key}.")
-    elif va != vb:
-      yield f"{prefix}{key}"
-
-
-def train(cfg, workdir: str | pathlib.Path, allow_config_change: bool = False) -> dict:
-  """The main job; returns the summary it writes to <workdir>/summary.json."""
-  config_lib.validate(cfg)
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  check_workdir_config(cfg, workdir, allow_config_change)
-  mesh = sharding.make_mesh(cfg.mesh.shape)
-  writer = MetricWriter(workdir)
-  try:
-    game = checkability.CheckabilityGame(cfg, workdir, mesh, writer)
-    summary = game.run()
-  finally:
-    writer.close()
-  checkability.write_outputs(workdir, summary, game.timing)
-  print_table(summary, game.timing)
-  return summary
-
-
-def print_table(summary: dict, timing: dict) -> None:
-  init = summary["initial_players"]
-  init_time = timing.get("initial_players", {})
-  rows = [("init", init["helpful_accuracy"], init["sneaky_accuracy"],
-           init["verifier_pairwise_accuracy"], math.nan, math.nan, "-", "-",
-           sum(v for k, v in init_time.items() if k.endswith("seconds")))]
-  for r in summary["rounds"]:
-    rows.append((str(r["round"]), r["helpful_accuracy"], r["sneaky_accuracy"],
-                 r["verifier_heldout_pairwise_accuracy"], r["helpful_correct_score"],
-                 r["sneaky_incorrect_score"], str(r["ppo_steps"]), r["stop_reason"],
-                 timing.get(r["round"], {}).get("seconds", math.nan)))
-  print(f"{'round':>5} {'helpful':>8} {'sneaky':>7} {'V pair':>7} {'V(h+)':>7} {'V(s-)':>7} "
-        f"{'steps':>6} {'stop':<22} {'sec':>6}")
-  for row in rows:
-    print(f"{row[0]:>5} {row[1]:8.3f} {row[2]:7.3f} {row[3]:7.3f} {row[4]:+7.2f} "
-          f"{row[5]:+7.2f} {row[6]:>6} {row[7]:<22} {row[8]:6.0f}")
 
 
 def main(argv) -> None:

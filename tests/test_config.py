@@ -3,7 +3,7 @@
 import pytest
 
 from configs import arith
-from pvg_jax import config, main
+from pvg_jax import config, train
 
 
 def _with(cfg, key, value):
@@ -72,5 +72,5 @@ def test_unknown_keys_and_options_are_rejected(smoke_config):
 
 def test_validation_runs_before_anything_is_built(smoke_config, tmp_path):
   with pytest.raises(config.ConfigError):
-    main.train(_with(smoke_config, "game.ppo.group_size", 1), tmp_path / "w")
+    train.train(_with(smoke_config, "game.ppo.group_size", 1), tmp_path / "w")
   assert not (tmp_path / "w").exists()

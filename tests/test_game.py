@@ -13,7 +13,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from pvg_jax import config, main, metrics
+from pvg_jax import config, metrics, train
 from pvg_jax.games.state import GameCheckpointer
 from pvg_jax.rl import ppo
 from tests.conftest import REPO
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def game_run(smoke_config, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("game")
-  summary = main.train(smoke_config, workdir)
+  summary = train.train(smoke_config, workdir)
   return workdir, summary
 
 
@@ -67,7 +67,7 @@ def test_round_1_compiles_nothing(game_run):
 
 def test_finished_workdir_returns_the_same_summary(game_run, smoke_config):
   workdir, summary = game_run
-  assert main.train(smoke_config, workdir) == summary
+  assert train.train(smoke_config, workdir) == summary
 
 
 def test_workdir_with_another_config_is_refused(game_run, smoke_config):
@@ -77,7 +77,7 @@ def test_workdir_with_another_config_is_refused(game_run, smoke_config):
   with other.unlocked():
     other.game.ppo.beta = 0.5
   with pytest.raises(config.ConfigError, match="game.ppo.beta"):
-    main.train(other, workdir)
+    train.train(other, workdir)
   assert (workdir / "config.json").read_text() == before
 
 
@@ -155,7 +155,7 @@ def test_nan_stops_with_phase_and_step_and_keeps_last_checkpoint(game_run, smoke
   # Device metrics are checked at log steps, at the last step and before every checkpoint
   # (every 3 steps in smoke), so the NaN is caught by step 3 at the latest.
   with pytest.raises(metrics.NonFiniteError, match=r"'round_0/prover' at step [123]$"):
-    main.train(smoke_config, workdir)
+    train.train(smoke_config, workdir)
   monkeypatch.undo()
   ckpt = GameCheckpointer(workdir / "checkpoints")
   restored = ckpt.manager.restore(ckpt.manager.latest_step(), args=ocp.args.Composite(
@@ -174,5 +174,5 @@ def test_profile_steps_write_a_trace(game_run, smoke_config, tmp_path):
   with cfg.unlocked():
     cfg.profile_steps = 2
     cfg.game.rounds = 1
-  main.train(cfg, workdir)
+  train.train(cfg, workdir)
   assert list((workdir / "profile").rglob("*.trace.json.gz"))

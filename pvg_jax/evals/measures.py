@@ -59,9 +59,9 @@ def best_of_n(problem_index: np.ndarray, correct: np.ndarray, scores: np.ndarray
       continue
     eligible += 1
     for _ in range(draws):
-      pick = np.concatenate([rng.choice(good, n // 2, replace=False),
-                             rng.choice(bad, n // 2, replace=False)])
-      best = pick[np.argmax(scores[pick])]
+      pick = rng.permutation(np.concatenate([rng.choice(good, n // 2, replace=False),
+                                             rng.choice(bad, n // 2, replace=False)]))
+      best = pick[np.argmax(scores[pick])]        # ties: the first of a random order
       hits += float(correct[best])
       total += 1
   return (hits / total if total else float("nan")), eligible

@@ -75,6 +75,9 @@ class Evaluation:
                cfg: ml_collections.ConfigDict | None = None, mesh=None):
     self.workdir = pathlib.Path(workdir)
     self.cfg = cfg if cfg is not None else load_config(self.workdir)
+    if "evals" not in self.cfg:
+      raise config_lib.ConfigError(f"the config of {self.workdir} has no `evals` block; "
+                                   "pass a config that has one (e.g. configs/arith.py)")
     config_lib.validate(self.cfg)
     summary = self.workdir / "summary.json"
     if not summary.exists():

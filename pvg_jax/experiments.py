@@ -1,0 +1,123 @@
+"""Multi-seed experiments and the verifier-size sweep, each one command.
+
+    pvg-experiments --config configs/arith.py --workdir runs/main --seeds 3
+    pvg-experiments --config configs/arith.py --workdir runs/main --sweep v16k,v30k,p120k
+
+lays out (and resumes) its runs as
+
+    <workdir>/seed_<s>/init_players/      initial players and judges, shared by the seed's runs
+    <workdir>/seed_<s>/<reward>/          the game (config's reward, SRC by default)
+    <workdir>/seed_<s>/correctness/       the correctness-only baseline (same initial players)
+    <workdir>/sweep/<verifier size>/      the game of seed 0 with another verifier size (the
+                                          config's own size is seed_0/<reward>)
+
+then evaluates every run (pvg_jax.evals.run, cached) and writes the report with 95% bootstrap
+CIs over seeds (pvg_jax.report). Seeds run one after another: each game's host loop (the
+Python step checker grades every batch) leaves little to gain from vmapping seeds on a CPU.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from pvg_jax import train as train_lib
+from pvg_jax.evals import run as evals_run
+
+BASELINE = "correctness"
+
+
+def seed_dir(root: pathlib.Path, seed: int) -> pathlib.Path:
+  return root / f"seed_{seed}"
+
+
+def sweep_dir(root: pathlib.Path, size: str) -> pathlib.Path:
+  return root / "sweep" / size
+
+
+def run_config(cfg: ml_collections.ConfigDict, root: pathlib.Path, seed: int,
+               reward: str | None = None, verifier_size: str | None = None
+               ) -> ml_collections.ConfigDict:
+  """The config of one run: `cfg` with the seed, the shared initial-player directory, and
+  optionally another reward (the baseline: one long run) or verifier size."""
+  out = ml_collections.ConfigDict(cfg.to_dict())
+  out.seed = seed
+  out.init_players_dir = str(seed_dir(root, seed) / "init_players")
+  if reward == BASELINE and cfg.game.reward != BASELINE:
+    out.game.reward = BASELINE
+    out.game.ppo.max_steps = out.game.ppo.steps = cfg.game.ppo.max_steps * cfg.game.rounds
+    out.game.rounds = 1
+  if verifier_size is not None:
+    out.verifier.size = verifier_size
+  return out
+
+
+def _train_and_evaluate(cfg, workdir: pathlib.Path) -> None:
+  if not (workdir / "summary.json").exists():
+    train_lib.train(cfg, workdir)
+  evals_run.evaluate(workdir, cfg)
+
+
+def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,
+          baseline: bool = True) -> list[pathlib.Path]:
+  """Games (and baselines) for seeds 0..n-1, each evaluated; returns their workdirs."""
+  done = []
+  for seed in range(n_seeds):
+    runs = [(cfg.game.reward, run_config(cfg, root, seed))]
+    if baseline and cfg.game.reward != BASELINE:
+      runs.append((BASELINE, run_config(cfg, root, seed, BASELINE)))
+    for name, run_cfg in runs:
+      workdir = seed_dir(root, seed) / name
+      logging.warning("seed %d: %s in %s", seed, name, workdir)
+      _train_and_evaluate(run_cfg, workdir)
+      done.append(workdir)
+  return done
+
+
+def sweep(cfg: ml_collections.ConfigDict, root: pathlib.Path, sizes: list[str]
+          ) -> list[pathlib.Path]:
+  """The seed-0 game with each verifier size (METHOD 1.3 item 9), each evaluated."""
+  done = []
+  for size in sizes:
+    workdir = (seed_dir(root, 0) / cfg.game.reward if size == cfg.verifier.size
+               else sweep_dir(root, size))
+    _train_and_evaluate(run_config(cfg, root, 0, verifier_size=size), workdir)
+    done.append(workdir)
+  return done
+
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=False)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Root directory of the experiment.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds of the main game (0 to skip).")
+_BASELINE = flags.DEFINE_bool("baseline", True, "Also run the correctness-only baseline.")
+_SWEEP = flags.DEFINE_list("sweep", [], "Verifier sizes for the size sweep (seed 0).")
+_REPORT = flags.DEFINE_bool("report", True, "Write <workdir>/report/ at the end.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from pvg_jax.report import build as report_build
+  logging.set_verbosity(logging.WARNING)
+  root = pathlib.Path(_WORKDIR.value)
+  cfg = _CONFIG.value
+  if _SEEDS.value:
+    seeds(cfg, root, _SEEDS.value, _BASELINE.value)
+  if _SWEEP.value:
+    sweep(cfg, root, _SWEEP.value)
+  if _REPORT.value:
+    print(f"report: {report_build.write_report(root)}")
+
+
+def run() -> None:
+  """Console-script entry point (pvg-experiments)."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,146 @@
+"""Evaluated runs -> per-seed series -> means with 95% bootstrap CIs.
+
+An experiment directory is either one game workdir (its sibling `correctness/`, if
+finished, is the baseline) or the layout of pvg_jax.experiments: seed_<s>/<reward>/,
+seed_<s>/correctness/, sweep/<size>/. Every number here is read from the runs' evals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pvg_jax.evals import measures
+
+INIT = -1
+CI_SEED = 0
+
+
+@dataclasses.dataclass
+class Experiment:
+  root: pathlib.Path
+  game: list[dict]                 # results.json of the game, one per seed
+  baseline: list[dict]             # results.json of the correctness-only baseline, per seed
+  sweep: dict[str, dict]           # verifier size -> results.json of the seed-0 game
+  reward: str
+
+
+def find_runs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path],
+                                           dict[str, pathlib.Path]]:
+  """(game workdirs, baseline workdirs, sweep workdirs by verifier size) under `root`."""
+  seeds = sorted(root.glob("seed_*"), key=lambda p: int(p.name.split("_")[1]))
+  if not seeds:
+    if not (root / "config.json").exists():
+      raise FileNotFoundError(f"{root} is neither a game workdir (config.json) nor an "
+                              "experiment directory (seed_*/)")
+    base = root.parent / "correctness"
+    baseline = [base] if (base / "summary.json").exists() and base != root else []
+    return [root], baseline, {}
+  games, baselines = [], []
+  for s in seeds:
+    runs = [p for p in sorted(s.iterdir()) if (p / "config.json").exists()]
+    games += [p for p in runs if p.name != "correctness"]
+    baselines += [p for p in runs if p.name == "correctness"]
+  sweep = {p.name: p for p in sorted((root / "sweep").glob("*"))
+           if (p / "config.json").exists()}
+  if sweep and games:
+    size = json.loads((games[0] / "config.json").read_text())["verifier"]["size"]
+    sweep.setdefault(size, games[0])
+  return games, baselines, sweep
+
+
+def load(root: str | pathlib.Path, evaluate: Callable[[pathlib.Path], dict] | None = None
+         ) -> Experiment:
+  """Read every run's evals/results.json (produced first with `evaluate` where missing)."""
+  root = pathlib.Path(root)
+  games, baselines, sweep = find_runs(root)
+
+  def results(workdir: pathlib.Path) -> dict:
+    path = workdir / "evals" / "results.json"
+    if not path.exists() and evaluate is not None:
+      return evaluate(workdir)
+    if not path.exists():
+      raise FileNotFoundError(f"{path} missing: run pvg-eval --workdir {workdir}")
+    return json.loads(path.read_text())
+
+  game = [results(w) for w in games]
+  reward = game[0]["config"]["game"]["reward"] if game else "?"
+  return Experiment(root, game, [results(w) for w in baselines],
+                    {k: results(w) for k, w in sweep.items()}, reward)
+
+
+# -- reading one run -----------------------------------------------------------------------
+
+def n_rounds(run: dict) -> int:
+  return len(run["summary"]["rounds"])
+
+
+def final_step(run: dict, round_: int) -> int:
+  return 0 if round_ == INIT else int(run["summary"]["rounds"][round_]["ppo_steps"])
+
+
+def legibility_entry(run: dict, round_: int, step: int | None = None) -> dict | None:
+  """The legibility evaluation of a prover (default: the round's final one)."""
+  want = (INIT, 0) if round_ == INIT else (round_, final_step(run, round_) if step is None
+                                           else step)
+  for e in run.get("legibility", []):
+    if (e["round"], e["step"]) == want:
+      return e
+  return None
+
+
+def get(d, *path, default=math.nan):
+  """d[p0][p1]... with JSON's string keys for ints; `default` where anything is missing."""
+  for p in path:
+    if isinstance(d, dict):
+      d = d.get(str(p), d.get(p)) if not isinstance(p, str) else d.get(p)
+    elif isinstance(d, list) and isinstance(p, int) and -len(d) <= p < len(d):
+      d = d[p]
+    else:
+      return default
+    if d is None:
+      return default
+  return d
+
+
+# -- aggregation ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Stat:
+  mean: float
+  low: float
+  high: float
+  values: tuple[float, ...]
+
+  def fmt(self, digits: int = 3) -> str:
+    if not np.isfinite(self.mean):
+      return "n/a"
+    if len([v for v in self.values if np.isfinite(v)]) <= 1:
+      return f"{self.mean:.{digits}f}"
+    return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+
+def stat(values: Sequence[float | None]) -> Stat:
+  """Mean and 95% percentile-bootstrap CI over seeds (nan/None ignored)."""
+  clean = tuple(float(v) if v is not None else math.nan for v in values)
+  mean, low, high = measures.bootstrap_ci(clean, np.random.default_rng(CI_SEED))
+  return Stat(mean, low, high, clean)
+
+
+def by_round(runs: list[dict], metric: Callable[[dict, int], float | None],
+             rounds: int | None = None, include_init: bool = True) -> list[tuple[int, Stat]]:
+  """[(round, Stat over seeds)] for init (round -1) and rounds 0..R-1."""
+  if not runs:
+    return []
+  rounds = rounds if rounds is not None else max(n_rounds(r) for r in runs)
+  ids = ([INIT] if include_init else []) + list(range(rounds))
+  return [(i, stat([metric(r, i) if i < n_rounds(r) else None for r in runs])) for i in ids]
+
+
+def round_label(i: int) -> str:
+  return "init" if i == INIT else str(i)

@@ -1,0 +1,103 @@
+"""Evaluation measures and judges on hand-made inputs (exact expectations)."""
+
+import numpy as np
+import pytest
+
+from pvg_jax.evals import judges, measures
+from pvg_jax.worlds.arith import checker, flaws, problems
+from pvg_jax.worlds.arith import world as arith_world
+
+
+@pytest.fixture(scope="module")
+def world(smoke_config):
+  return arith_world.ArithWorld(smoke_config.world, 0)
+
+
+def _canonical_words(p: problems.Problem) -> list[str]:
+  return problems.canonical_solution(p.canonical_steps(), p.answer).split()
+
+
+def test_balanced_pick_follows_k_protocol():
+  index = np.array([0, 0, 0, 1, 1, 2, 2, 3])
+  correct = np.array([1, 0, 1, 1, 1, 0, 0, 1], bool)
+  pick = measures.balanced_pick(index, correct, np.random.default_rng(0))
+  assert (pick.problems, pick.dropped_all_correct, pick.dropped_all_incorrect) == (1, 2, 1)
+  assert sorted(correct[pick.rows]) == [False, True]
+  assert set(index[pick.rows]) == {0}
+
+
+def test_best_of_n_perfect_inverted_and_uninformative_verifiers():
+  rng = np.random.default_rng(0)
+  index = np.repeat(np.arange(20), 8)
+  correct = np.tile([True] * 4 + [False] * 4, 20)
+  perfect, _ = measures.best_of_n(index, correct, correct.astype(float), 8, 10, rng)
+  inverted, eligible = measures.best_of_n(index, correct, -correct.astype(float), 8, 10, rng)
+  constant, _ = measures.best_of_n(index, correct, np.zeros(len(index)), 4, 400, rng)
+  assert (perfect, inverted, eligible) == (1.0, 0.0, 20)
+  assert 0.45 < constant < 0.55                      # ties are broken at random
+  frac, eligible = measures.best_of_n(index, correct, correct.astype(float), 10, 1, rng)
+  assert np.isnan(frac) and eligible == 0            # no problem has 5 of each
+  with pytest.raises(ValueError, match="even"):
+    measures.best_of_n(index, correct, correct, 3, 1, rng)
+
+
+def test_flaw_stats_are_exact(world):
+  p = world.problem("test", 0)
+  flawed = [flaws.inject(p, np.random.default_rng(s), max_number=99) for s in range(6)]
+  results = [checker.check(p, f.text().split()) for f in flawed]
+  stats = measures.flaw_stats(results)
+  assert stats["min_validity"] == 0.0 and stats["single_flaw"] == 1.0
+  n = [r.num_steps for r in results]
+  assert stats["mean_validity"] == pytest.approx(np.mean([(k - 1) / k for k in n]))
+  assert stats["first_error_position"] == pytest.approx(
+      np.mean([f.flaw_step / (k - 1) for f, k in zip(flawed, n)]))
+  assert sum(stats["error_types"].values()) == pytest.approx(1.0)
+
+
+def test_step_curves_split_roles_and_correctness():
+  step = np.array([0, 0, 0, 0, 1, 1])
+  role = np.array([0, 0, 1, 1, 0, 1])
+  correct = np.array([1, 0, 0, 1, 1, 0], bool)
+  score = np.array([2.0, -1.0, 3.0, 5.0, 1.0, 4.0])
+  c = measures.step_curves(step, role, correct, score, helpful_role=0)
+  assert c["step"] == [1, 2]
+  assert c["helpful_accuracy"] == [0.5, 1.0] and c["sneaky_accuracy"] == [0.5, 0.0]
+  assert c["sneaky_incorrect_score"] == [3.0, 4.0]
+  assert np.isnan(c["helpful_incorrect_score"][1])
+
+
+def test_bootstrap_ci_brackets_the_mean():
+  rng = np.random.default_rng(0)
+  mean, lo, hi = measures.bootstrap_ci([0.4, 0.5, 0.6, float("nan")], rng)
+  assert mean == pytest.approx(0.5) and lo < mean < hi and 0.4 <= lo and hi <= 0.6
+  assert measures.bootstrap_ci([0.7], rng) == (0.7, 0.7, 0.7)
+
+
+def test_checker_budget_fits_every_canonical_solution(world):
+  budget = judges.canonical_budget(world)
+  judge = judges.BudgetedChecker(budget, "reject")
+  for i in range(100):
+    p = world.problem("test", i)
+    words = _canonical_words(p)
+    v = judge.judge(p, words)
+    assert v.accept and v.finished and v.time == len(words) + 1
+  assert budget == 8 * world.spec.max_steps + 3    # steps with ";", "answer v", <eos>
+
+
+def test_checker_rejects_at_the_flaw_and_falls_back_when_out_of_time(world):
+  p = next(q for q in world.problems("test", range(50)) if len(q.derived) >= 2)
+  f = flaws.inject(p, np.random.default_rng(1), max_number=99)
+  words = f.text().split()
+  budget = judges.canonical_budget(world)
+  v = judges.BudgetedChecker(budget, "accept").judge(p, words)
+  assert not v.accept and v.finished and v.time == 8 * (f.flaw_step + 1)
+  # a convoluted correct solution: the same steps written twice over runs out of budget
+  long = _canonical_words(p)[:-2] * 3 + _canonical_words(p)[-2:]
+  for fallback in ("accept", "reject"):
+    v = judges.BudgetedChecker(budget, fallback).judge(p, long)
+    assert v.accept == (fallback == "accept") and not v.finished and v.time == budget
+  coin = judges.BudgetedChecker(budget, "coin")
+  assert coin.judge(p, long) == coin.judge(p, long)      # deterministic per solution
+  assert not coin.judge(p, _canonical_words(p)[:-2]).accept    # no answer clause
+  with pytest.raises(ValueError, match="fallback"):
+    judges.BudgetedChecker(10, "guess")
