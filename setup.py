@@ -25,12 +25,16 @@ setup(
         "tensorboardX>=2.6",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "nbclient>=0.10",
+                 "nbformat>=5.10", "ipykernel>=6.29"],
     },
     entry_points={
         "console_scripts": [
             "pvg-train=pvg_jax.main:run",
             "pvg-gsm8k-check=pvg_jax.worlds.gsm8k:main",
+            "pvg-eval=pvg_jax.evals.run:run",
+            "pvg-report=pvg_jax.report.build:run",
+            "pvg-experiments=pvg_jax.experiments:run",
         ],
     },
 )

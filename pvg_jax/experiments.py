@@ -89,33 +89,32 @@ def sweep(cfg: ml_collections.ConfigDict, root: pathlib.Path, sizes: list[str]
   return done
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
-                                          lock_config=False)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Root directory of the experiment.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds of the main game (0 to skip).")
-_BASELINE = flags.DEFINE_bool("baseline", True, "Also run the correctness-only baseline.")
-_SWEEP = flags.DEFINE_list("sweep", [], "Verifier sizes for the size sweep (seed 0).")
-_REPORT = flags.DEFINE_bool("report", True, "Write <workdir>/report/ at the end.")
-flags.mark_flags_as_required(["config", "workdir"])
-
-
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from pvg_jax.report import build as report_build
   logging.set_verbosity(logging.WARNING)
-  root = pathlib.Path(_WORKDIR.value)
-  cfg = _CONFIG.value
-  if _SEEDS.value:
-    seeds(cfg, root, _SEEDS.value, _BASELINE.value)
-  if _SWEEP.value:
-    sweep(cfg, root, _SWEEP.value)
-  if _REPORT.value:
+  f = flags.FLAGS
+  root, cfg = pathlib.Path(f.workdir), f.config
+  if f.seeds:
+    seeds(cfg, root, f.seeds, f.baseline)
+  if f.sweep:
+    sweep(cfg, root, f.sweep)
+  if f.report:
     print(f"report: {report_build.write_report(root)}")
 
 
 def run() -> None:
-  """Console-script entry point (pvg-experiments)."""
+  """Console-script entry point (pvg-experiments). Flags are defined here, not at import,
+  so the module can be imported next to other command-line modules."""
+  config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                  lock_config=False)
+  flags.DEFINE_string("workdir", None, "Root directory of the experiment.")
+  flags.DEFINE_integer("seeds", 3, "Seeds of the main game (0 to skip).")
+  flags.DEFINE_bool("baseline", True, "Also run the correctness-only baseline.")
+  flags.DEFINE_list("sweep", [], "Verifier sizes for the size sweep (seed 0).")
+  flags.DEFINE_bool("report", True, "Write <workdir>/report/ at the end.")
+  flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
 
 

@@ -20,19 +20,24 @@ from pvg_jax.metrics import MetricWriter
 POST_HOC = ("evals",)  # config blocks read only after the game; changing them is allowed
 
 
+def game_config_diff(saved: dict, cfg) -> list[str]:
+  """Keys (dotted) where `cfg` differs from a saved config.json, post-hoc blocks aside."""
+  current = json.loads(cfg.to_json_best_effort(sort_keys=True))
+  game = lambda c: {k: v for k, v in c.items() if k not in POST_HOC}  # noqa: E731
+  return sorted(_diff(game(saved), game(current)))
+
+
 def check_workdir_config(cfg, workdir: pathlib.Path, allow_change: bool) -> None:
   """Refuse to continue a workdir created with another config (unless allowed)."""
   path = workdir / "config.json"
-  current = json.loads(cfg.to_json_best_effort(sort_keys=True))
   if path.exists() and not allow_change:
-    saved = json.loads(path.read_text())
-    game = lambda c: {k: v for k, v in c.items() if k not in POST_HOC}  # noqa: E731
-    if game(saved) != game(current):
-      diff = sorted(_diff(game(saved), game(current)))
+    diff = game_config_diff(json.loads(path.read_text()), cfg)
+    if diff:
       raise config_lib.ConfigError(
           f"{workdir} holds a run with a different config (keys: {', '.join(diff)}); use "
           "another --workdir, or --allow_config_change to continue it deliberately")
   if jax.process_index() == 0:
+    current = json.loads(cfg.to_json_best_effort(sort_keys=True))
     path.write_text(json.dumps(current, indent=1, sort_keys=True))
 
 

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from pvg_jax import config as config_lib
 from pvg_jax import players, rollout, sharding
+from pvg_jax import train as train_lib
 from pvg_jax.evals import attacks, classifier, judges, measures
 from pvg_jax.games import jitted, snapshots
 from pvg_jax.metrics import MetricWriter
@@ -74,7 +75,14 @@ class Evaluation:
   def __init__(self, workdir: str | pathlib.Path,
                cfg: ml_collections.ConfigDict | None = None, mesh=None):
     self.workdir = pathlib.Path(workdir)
-    self.cfg = cfg if cfg is not None else load_config(self.workdir)
+    saved = load_config(self.workdir)
+    if cfg is not None:
+      diff = train_lib.game_config_diff(saved.to_dict(), cfg)
+      if diff:
+        raise config_lib.ConfigError(
+            f"{self.workdir} was played with another config (keys: {', '.join(diff)}); "
+            "evaluate it with its own config (only the `evals` block may differ)")
+    self.cfg = cfg if cfg is not None else saved
     if "evals" not in self.cfg:
       raise config_lib.ConfigError(f"the config of {self.workdir} has no `evals` block; "
                                    "pass a config that has one (e.g. configs/arith.py)")

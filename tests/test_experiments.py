@@ -1,0 +1,98 @@
+"""End to end on the smoke config: the experiment driver (2 seeds + the correctness-only
+baseline + a verifier-size sweep), every evaluation, and the report."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+
+from pvg_jax import config, experiments
+from pvg_jax.evals import run as evals_run
+from pvg_jax.report import build
+
+pytestmark = pytest.mark.slow
+
+FIGURES = ("fig4_legibility_tax", "fig5_dynamics", "fig6a_attacks", "fig6b_best_of_n",
+           "fig7a_flaws", "fig8a_accuracy_by_round", "fig8b_legibility_by_round",
+           "fig_separability", "fig_verifier_size")
+
+
+@pytest.fixture(scope="module")
+def experiment(smoke_config, tmp_path_factory):
+  root = tmp_path_factory.mktemp("experiment")
+  cfg = ml_collections.ConfigDict(smoke_config.to_dict())
+  cfg.allow_larger_verifier = True                 # the smoke prover is the smallest size
+  cfg.evals.judges = ("v16k:0", "v16k:1")
+  cfg.evals.attack_rewards = ("src", "goodhart")
+  experiments.seeds(cfg, root, 2)
+  experiments.sweep(cfg, root, ["v16k", "v30k"])
+  return root, cfg, build.write_report(root, evaluate=False)
+
+
+def test_layout_evaluations_and_report(experiment):
+  root, cfg, report = experiment
+  runs = [root / f"seed_{s}" / r for s in (0, 1) for r in ("src", "correctness")]
+  for run in [*runs, root / "sweep" / "v30k"]:
+    results = json.loads((run / "evals" / "results.json").read_text())
+    assert {"dynamics", "legibility", "best_of_n", "flaws", "separability",
+            "attacks"} <= set(results)
+  assert not (root / "sweep" / "v16k").exists()    # the config's own size is seed_0/src
+  text = report.read_text()
+  for section in ("## Checkability training by round", "## Correctness-only baseline",
+                  "## Verifier-size sweep"):
+    assert section in text
+  for fig in FIGURES:
+    png = report.parent / f"{fig}.png"
+    assert png.stat().st_size > 10_000 and f"({fig}.png)" in text
+  numbers = json.loads((report.parent / "numbers.json").read_text())
+  assert all(len(v) == 2 for v in numbers["helpful accuracy (test)"].values())   # seeds
+  attacks = json.loads((root / "seed_0" / "src" / "evals" / "results.json").read_text())
+  assert {(a["reward"], a["round"]) for a in attacks["attacks"]} == {
+      (r, i) for r in ("src", "goodhart") for i in range(cfg.game.rounds)}
+
+
+def test_baseline_is_one_long_run_evaluated_along_the_way(experiment):
+  root, cfg, _ = experiment
+  base = json.loads((root / "seed_0" / "correctness" / "evals" / "results.json").read_text())
+  assert base["config"]["game"]["rounds"] == 1
+  budget = cfg.game.ppo.max_steps * cfg.game.rounds
+  assert base["summary"]["rounds"][0]["ppo_steps"] == budget
+  steps = sorted(e["step"] for e in base["legibility"] if e["round"] == 0)
+  every = cfg.game.snapshot_every
+  assert steps == list(range(every, budget + 1, every))
+  # one set of initial players and judges per seed, shared by the game and the baseline
+  init = root / "seed_0" / "init_players"
+  assert len(list(init.glob("judges_*"))) == 1 and len(list(init.glob("prover_*"))) == 1
+  assert not (root / "seed_0" / "src" / "init_players").exists()
+
+
+def test_evaluation_resumes_to_identical_numbers(experiment):
+  root, cfg, _ = experiment
+  workdir = root / "seed_1" / "src"
+  before = {p.relative_to(workdir): p.read_text()
+            for p in (workdir / "evals").rglob("*.json") if p.name != "results.json"}
+  (workdir / "evals" / "best_of_n.json").unlink()
+  shutil.rmtree(workdir / "evals" / "attacks")
+  next((workdir / "evals" / "legibility").glob("round_1_*")).unlink()
+  with pytest.raises(config.ConfigError, match="seed"):    # not the run's own config
+    evals_run.evaluate(workdir, cfg)
+  evals_run.evaluate(workdir, experiments.run_config(cfg, root, 1))
+  after = {p.relative_to(workdir): p.read_text()
+           for p in (workdir / "evals").rglob("*.json") if p.name != "results.json"}
+  assert after == before
+
+
+def test_report_command_and_unfinished_workdir(experiment, tmp_path):
+  root, _, _ = experiment
+  out = subprocess.run([sys.executable, "-m", "pvg_jax.report.build", "--workdir",
+                        str(root / "seed_0" / "src"), "--noevaluate"],
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr
+  one = (root / "seed_0" / "src" / "report" / "report.md").read_text()
+  assert "baseline: 1 seed(s)" in one               # the sibling correctness/ run
+  (tmp_path / "config.json").write_text((root / "seed_0" / "src" / "config.json").read_text())
+  with pytest.raises(FileNotFoundError, match="summary.json"):
+    evals_run.evaluate(tmp_path)
