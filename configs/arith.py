@@ -155,6 +155,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.evals = ev = ml_collections.ConfigDict()   # post-hoc evaluations (pvg-eval, METHOD 1.3)
   ev.test_problems = 64 if smoke else 256   # test problems for legibility and best-of-n
   ev.samples_per_problem = 4 if smoke else 8    # helpful samples per problem (K: 128)
+  ev.all_snapshots = False                  # legibility of every prover snapshot, not only
+                                            # each round's final one (one-round runs: always)
   ev.checker_budget = 0                     # tokens the checker judge may read; 0: the
                                             # longest canonical solution of the world
   ev.checker_fallback = "coin"              # out of budget: coin | accept | reject
@@ -168,12 +170,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   ev.bon_samples = 4 if smoke else 16       # initial-prover samples per test problem
   ev.bon_draws = 8 if smoke else 32         # balanced draws per problem and n
   ev.attack_rewards = ("src", "cgc", "goodhart")
-  ev.attack_steps = 4 if smoke else 60      # PPO budget of a sneaky-only attack
+  ev.attack_steps = 4 if smoke else 50      # PPO budget of a sneaky-only attack
   ev.attack_groups = 4 if smoke else 8
   ev.attack_group_size = 4 if smoke else 8
   ev.attack_window = 2 if smoke else 5      # steps the success rule averages over
   ev.separability_size = "v16k"
-  ev.separability_steps = 20 if smoke else 300
+  ev.separability_steps = 20 if smoke else 200
   ev.separability_batch = 16 if smoke else 32
 
   c.log_every = 10 if smoke else 50         # steps between metric fetches

@@ -136,10 +136,14 @@ class Evaluation:
                           players.sharded_abstract(self.init.verifier_spec, self.mesh))
 
   def provers(self) -> list[tuple[int, int]]:
-    """(round, step) of every prover to evaluate: the initial one, then each snapshot."""
+    """(round, step) of every prover to evaluate: the initial one, then each round's final
+    prover, or every snapshot when `evals.all_snapshots` is set or the run is one long round
+    (the correctness-only baseline, whose curve over PPO steps is the point)."""
     out = [(INIT, 0)]
+    every = self.cfg.evals.all_snapshots or self.rounds == 1
     for r in range(self.rounds):
-      out += [(r, s) for s in snapshots.prover_steps(self.workdir, r)]
+      steps = snapshots.prover_steps(self.workdir, r) if every else [self.final_step(r)]
+      out += [(r, s) for s in steps]
     return out
 
   def final_step(self, round_: int) -> int:
@@ -331,6 +335,9 @@ class Evaluation:
 
 
 PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "attacks")
+# the baseline's round-0 verifier is the game's (same seed, same pool source 0): attacking
+# it or ranking with it again would repeat the game's numbers
+BASELINE_PARTS = ("dynamics", "legibility", "flaws", "separability")
 
 
 def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None = None,
