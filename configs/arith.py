@@ -25,6 +25,8 @@ Override any key on the command line, e.g. --config.game.ppo.beta=0.1.
 
 import ml_collections
 
+from pvg_jax import config
+
 REWARDS = ("src", "cgc", "goodhart", "correctness")
 
 
@@ -148,10 +150,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   pg.temperature = 1.0
   pg.stop_window = 2 if smoke else 10       # steps averaged by the stopping rules
 
-  if reward == "correctness":               # one continuous run instead of restarts
-    g.rounds = 1
-    pg.max_steps *= 2
-
   c.evals = ev = ml_collections.ConfigDict()   # post-hoc evaluations (pvg-eval, METHOD 1.3)
   ev.test_problems = 64 if smoke else 256   # test problems for legibility and best-of-n
   ev.samples_per_problem = 4 if smoke else 8    # helpful samples per problem (K: 128)
@@ -181,4 +179,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.log_every = 10 if smoke else 50         # steps between metric fetches
   c.profile_steps = 0                       # >0: jax.profiler trace of PPO steps 1..N of
                                             # round 0 into <workdir>/profile
+  if reward == "correctness":               # one continuous run instead of restarts
+    config.as_baseline(c)
   return c.lock()

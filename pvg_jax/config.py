@@ -19,6 +19,18 @@ class ConfigError(ValueError):
   """A config value that cannot work."""
 
 
+BASELINE_STEPS_FACTOR = 2   # the baseline's single run is this many rounds' budgets long
+
+
+def as_baseline(cfg: ml_collections.ConfigDict) -> None:
+  """Turn a game config into its correctness-only baseline, in place: the same players, beta
+  and PPO settings, reward = correctness, one continuous run of BASELINE_STEPS_FACTOR x the
+  per-round step budget (K's baseline is one RL run, not restarted rounds)."""
+  cfg.game.reward = "correctness"
+  cfg.game.rounds = 1
+  cfg.game.ppo.max_steps = cfg.game.ppo.steps = cfg.game.ppo.max_steps * BASELINE_STEPS_FACTOR
+
+
 def _get(cfg, key: str):
   value = cfg
   for part in key.split("."):

@@ -24,6 +24,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from pvg_jax import config as config_lib
 from pvg_jax import train as train_lib
 from pvg_jax.evals import run as evals_run
 
@@ -47,9 +48,7 @@ def run_config(cfg: ml_collections.ConfigDict, root: pathlib.Path, seed: int,
   out.seed = seed
   out.init_players_dir = str(seed_dir(root, seed) / "init_players")
   if reward == BASELINE and cfg.game.reward != BASELINE:
-    out.game.reward = BASELINE
-    out.game.ppo.max_steps = out.game.ppo.steps = cfg.game.ppo.max_steps * cfg.game.rounds
-    out.game.rounds = 1
+    config_lib.as_baseline(out)
   if verifier_size is not None:
     out.verifier.size = verifier_size
   return out

@@ -58,7 +58,7 @@ def test_baseline_is_one_long_run_evaluated_along_the_way(experiment):
   root, cfg, _ = experiment
   base = json.loads((root / "seed_0" / "correctness" / "evals" / "results.json").read_text())
   assert base["config"]["game"]["rounds"] == 1
-  budget = cfg.game.ppo.max_steps * cfg.game.rounds
+  budget = cfg.game.ppo.max_steps * config.BASELINE_STEPS_FACTOR
   assert base["summary"]["rounds"][0]["ppo_steps"] == budget
   steps = sorted(e["step"] for e in base["legibility"] if e["round"] == 0)
   every = cfg.game.snapshot_every
