@@ -26,3 +26,25 @@ def gsm8k_dir() -> pathlib.Path:
   if not path.exists():
     pytest.fail(f"GSM8K data not found at {path}: tests read it from ../shared beside the repo")
   return path
+
+
+@pytest.fixture(scope="session")
+def smoke_experiment(smoke_config, tmp_path_factory):
+  """pvg-experiments on the smoke config, run once per session: 2 seeds of the game and of
+  the correctness-only baseline, a verifier-size sweep, every evaluation. The notebook
+  (notebooks/legibility_tax.ipynb) uses the same settings, so its test resumes these runs.
+  Returns (root, config)."""
+  import ml_collections
+
+  from pvg_jax import experiments
+  root = tmp_path_factory.mktemp("experiment")
+  cfg = ml_collections.ConfigDict(smoke_config.to_dict())
+  cfg.evals.judges = NOTEBOOK_JUDGES
+  cfg.evals.attack_rewards = NOTEBOOK_ATTACKS
+  experiments.seeds(cfg, root, 2)
+  experiments.sweep(cfg, root, ["v8k", cfg.verifier.size])
+  return root, cfg
+
+
+NOTEBOOK_JUDGES = ("v16k:0", "v16k:1")      # as set in the notebook
+NOTEBOOK_ATTACKS = ("src", "goodhart")

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import ml_collections
 import pytest
 
 from pvg_jax import config, experiments
@@ -21,25 +20,19 @@ FIGURES = ("fig4_legibility_tax", "fig5_dynamics", "fig6a_attacks", "fig6b_best_
 
 
 @pytest.fixture(scope="module")
-def experiment(smoke_config, tmp_path_factory):
-  root = tmp_path_factory.mktemp("experiment")
-  cfg = ml_collections.ConfigDict(smoke_config.to_dict())
-  cfg.allow_larger_verifier = True                 # the smoke prover is the smallest size
-  cfg.evals.judges = ("v16k:0", "v16k:1")
-  cfg.evals.attack_rewards = ("src", "goodhart")
-  experiments.seeds(cfg, root, 2)
-  experiments.sweep(cfg, root, ["v16k", "v30k"])
+def experiment(smoke_experiment):
+  root, cfg = smoke_experiment
   return root, cfg, build.write_report(root, evaluate=False)
 
 
 def test_layout_evaluations_and_report(experiment):
   root, cfg, report = experiment
   runs = [root / f"seed_{s}" / r for s in (0, 1) for r in ("src", "correctness")]
-  for run in [*runs, root / "sweep" / "v30k"]:
+  for run in [*runs, root / "sweep" / "v8k"]:
     results = json.loads((run / "evals" / "results.json").read_text())
     assert {"dynamics", "legibility", "best_of_n", "flaws", "separability",
             "attacks"} <= set(results)
-  assert not (root / "sweep" / "v16k").exists()    # the config's own size is seed_0/src
+  assert not (root / "sweep" / cfg.verifier.size).exists()   # that one is seed_0/src
   text = report.read_text()
   for section in ("## Checkability training by round", "## Correctness-only baseline",
                   "## Verifier-size sweep"):

@@ -1,7 +1,6 @@
 """notebooks/legibility_tax.ipynb runs top to bottom (smoke config) and draws its figures."""
 
 import os
-import pathlib
 
 import nbclient
 import nbformat
@@ -12,7 +11,10 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def test_notebook_executes_and_draws(tmp_path, monkeypatch):
+def test_notebook_executes_and_draws(smoke_experiment, monkeypatch):
+  """Runs in the session's smoke experiment directory: the notebook's own settings are the
+  same, so it resumes those (finished, evaluated) runs and then draws and reports."""
+  tmp_path, _ = smoke_experiment
   nb = nbformat.read(REPO / "notebooks" / "legibility_tax.ipynb", as_version=4)
   monkeypatch.setenv("PVG_NOTEBOOK_WORKDIR", str(tmp_path))
   # the kernel inherits the environment: 1 CPU device is enough for the notebook
@@ -26,4 +28,4 @@ def test_notebook_executes_and_draws(tmp_path, monkeypatch):
   for name in ("tax.png", "dynamics.png", "legibility.png"):
     assert (tmp_path / name).stat().st_size > 10_000
   assert (tmp_path / "report" / "report.md").exists()
-  assert pathlib.Path(tmp_path / "seed_0" / "correctness" / "evals" / "results.json").exists()
+  assert (tmp_path / "seed_0" / "correctness" / "evals" / "results.json").exists()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 # name: (d_model, n_layers, n_heads)
 SIZES: dict[str, tuple[int, int, int]] = {
-    "v16k": (32, 1, 2),     # smallest verifier
+    "v8k": (16, 1, 2),      # toy verifier (smoke-sized size sweeps)
+    "v16k": (32, 1, 2),     # smallest verifier of the default world
     "v30k": (32, 2, 2),     # default verifier (~1/4 of the default prover)
     "p120k": (64, 2, 4),    # default prover on a 2-core CPU
     "p450k": (96, 4, 4),
