@@ -185,6 +185,8 @@ def legibility_tax(exp: Experiment, path: pathlib.Path) -> pathlib.Path:
                                       [g.high - g.mean for g in leg]]),
                   color=color, marker="o", capsize=2, label=label)
       for (i, s), x, y in zip(points, xs, ys):
+        if i == INIT and runs is not exp.game and exp.game:
+          continue                      # the shared starting point is labelled once
         tag = "init" if i == INIT else (f"r{i}" if runs is exp.game else f"{s}")
         if np.isfinite(x) and np.isfinite(y):
           ax.annotate(tag, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
@@ -217,6 +219,8 @@ def attacks(exp: Experiment, path: pathlib.Path) -> pathlib.Path | None:
         ax.plot(x, y, marker="o", color=color,
                 markerfacecolor=color if found[r] is not None else "none",
                 label=reward if (run_i == 0 and r == rounds[0]) else None)
+  all_rounds = sorted({a["round"] for r in exp.game for a in r.get("attacks", [])})
+  ax.set_xticks(all_rounds, [str(r) for r in all_rounds])
   ax.axhline(budget, color="gray", linestyle=":", linewidth=1)
   ax.text(0, budget, " budget (hollow: not found)", va="bottom", fontsize=7, color="gray")
   ax.set_xlabel("round of the attacked verifier")
