@@ -131,11 +131,20 @@ def _validate_evals(cfg: ml_collections.ConfigDict) -> None:
     _require(size in sizes.SIZES and seed.isdigit(), "evals.judges",
              f"{judge!r} is not '<size>:<seed>' with a size in {sorted(sizes.SIZES)}")
   for n in cfg.evals.best_of_n:
-    _require(isinstance(n, int) and n >= 2 and n % 2 == 0 and n <= cfg.evals.bon_samples,
-             "evals.best_of_n", f"{n!r}: every n must be even, >= 2 and <= "
-             f"evals.bon_samples ({cfg.evals.bon_samples})")
+    _require(isinstance(n, int) and n >= 2 and n % 2 == 0 and 2 * n <= cfg.evals.bon_samples,
+             "evals.best_of_n", f"{n!r}: every n must be even, >= 2 and at most half of "
+             f"evals.bon_samples ({cfg.evals.bon_samples}), so the balanced draws vary")
   for reward in cfg.evals.attack_rewards:
     _one_of_value(reward, "evals.attack_rewards", ("src", "cgc", "goodhart"))
+  _require(len(cfg.evals.judges) > 0, "evals.judges", "needs at least one model judge")
+  n = cfg.evals.attack_groups * cfg.evals.attack_group_size
+  _require(n % cfg.game.ppo.minibatches == 0, "evals.attack_groups",
+           f"attack_groups * attack_group_size = {n} must be divisible by "
+           f"game.ppo.minibatches ({cfg.game.ppo.minibatches})")
+  _require(cfg.evals.attack_group_size >= 2, "evals.attack_group_size",
+           "SRC centres scores within a group: needs >= 2")
+  _require(cfg.evals.attack_window <= cfg.evals.attack_steps, "evals.attack_window",
+           f"must be <= evals.attack_steps ({cfg.evals.attack_steps}) or no attack can succeed")
 
 
 def _one_of_value(value, key: str, allowed) -> None:

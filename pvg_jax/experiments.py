@@ -57,8 +57,7 @@ def run_config(cfg: ml_collections.ConfigDict, root: pathlib.Path, seed: int,
 def _train_and_evaluate(cfg, workdir: pathlib.Path) -> None:
   if not (workdir / "summary.json").exists():
     train_lib.train(cfg, workdir)
-  parts = evals_run.BASELINE_PARTS if workdir.name == BASELINE else evals_run.PARTS
-  evals_run.evaluate(workdir, cfg, parts)
+  evals_run.evaluate(workdir, cfg)
 
 
 def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from pvg_jax.evals import judges, measures
+from pvg_jax.evals import attacks, judges, measures
+from pvg_jax.report import data
 from pvg_jax.worlds.arith import checker, flaws, problems
 from pvg_jax.worlds.arith import world as arith_world
 
@@ -101,3 +102,31 @@ def test_checker_rejects_at_the_flaw_and_falls_back_when_out_of_time(world):
   assert not coin.judge(p, _canonical_words(p)[:-2]).accept    # no answer clause
   with pytest.raises(ValueError, match="fallback"):
     judges.BudgetedChecker(10, "guess")
+
+
+def test_attack_success_rules():
+  ok = attacks.exploit_succeeded
+  assert ok("goodhart", [0.1, 0.2], [0.0, 0.0], target=9.0)      # accuracy < 0.2 is enough
+  assert not ok("goodhart", [0.2, 0.25], [9.0, 9.0], target=0.0)
+  for reward in ("src", "cgc"):
+    assert ok(reward, [0.0, 0.05], [1.0, 0.5], target=0.75)      # >= 95% wrong, scores reach
+    assert not ok(reward, [0.0, 0.2], [1.0, 1.0], target=0.0)    # too often correct
+    assert not ok(reward, [0.0, 0.0], [0.5, 0.6], target=0.75)   # scores below the target
+    assert not ok(reward, [0.0, 0.0], [float("nan")] * 2, target=0.0)
+    assert not ok(reward, [0.0, 0.0], [1.0, 1.0], target=float("nan"))
+
+
+def test_best_threshold_separates_and_balances():
+  scores = np.array([0.1, 0.2, 0.3, 2.0, 2.1, 2.2, 2.3, 2.4])
+  labels = np.array([0, 0, 0, 1, 1, 1, 1, 1], bool)
+  t = judges.best_threshold(scores, labels)
+  assert 0.3 < t < 2.0
+  assert judges.best_threshold(scores + 5, labels) == pytest.approx(t + 5)
+
+
+def test_report_lookup_never_wraps_around():
+  run = {"summary": {"rounds": [{"a": 1}, {"a": 2}]}, "flaws": {"by_round": {"-1": {"a": 0}}}}
+  assert data.get(run, "summary", "rounds", 1, "a") == 2
+  assert np.isnan(data.get(run, "summary", "rounds", data.INIT, "a"))   # not the last round
+  assert data.get(run, "flaws", "by_round", data.INIT, "a") == 0       # JSON string keys
+  assert data.get(run, "missing", default=None) is None

@@ -27,11 +27,15 @@ def experiment(smoke_experiment):
 
 def test_layout_evaluations_and_report(experiment):
   root, cfg, report = experiment
-  runs = [root / f"seed_{s}" / r for s in (0, 1) for r in ("src", "correctness")]
-  for run in [*runs, root / "sweep" / "v8k"]:
+  games = [root / f"seed_{s}" / "src" for s in (0, 1)] + [root / "sweep" / "v8k"]
+  for run in games:
     results = json.loads((run / "evals" / "results.json").read_text())
-    assert {"dynamics", "legibility", "best_of_n", "flaws", "separability",
-            "attacks"} <= set(results)
+    assert set(evals_run.PARTS) <= set(results)
+  for s in (0, 1):          # the baseline's verifier is the game's round 0: not re-measured
+    results = json.loads((root / f"seed_{s}" / "correctness" / "evals" / "results.json"
+                          ).read_text())
+    assert set(evals_run.BASELINE_PARTS) <= set(results)
+    assert not {"attacks", "best_of_n"} & set(results)
   assert not (root / "sweep" / cfg.verifier.size).exists()   # that one is seed_0/src
   text = report.read_text()
   for section in ("## Checkability training by round", "## Correctness-only baseline",
@@ -41,7 +45,7 @@ def test_layout_evaluations_and_report(experiment):
     png = report.parent / f"{fig}.png"
     assert png.stat().st_size > 10_000 and f"({fig}.png)" in text
   numbers = json.loads((report.parent / "numbers.json").read_text())
-  assert all(len(v) == 2 for v in numbers["helpful accuracy (test)"].values())   # seeds
+  assert all(len(v) == 2 for v in numbers["legibility: budgeted checker"].values())  # seeds
   attacks = json.loads((root / "seed_0" / "src" / "evals" / "results.json").read_text())
   assert {(a["reward"], a["round"]) for a in attacks["attacks"]} == {
       (r, i) for r in ("src", "goodhart") for i in range(cfg.game.rounds)}

@@ -1,6 +1,7 @@
 """notebooks/legibility_tax.ipynb runs top to bottom (smoke config) and draws its figures."""
 
 import os
+import time
 
 import nbclient
 import nbformat
@@ -20,6 +21,7 @@ def test_notebook_executes_and_draws(smoke_experiment, monkeypatch):
   # the kernel inherits the environment: 1 CPU device is enough for the notebook
   monkeypatch.setenv("XLA_FLAGS", os.environ["XLA_FLAGS"].replace(
       "--xla_force_host_platform_device_count=8", ""))
+  start = time.time()
   nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                           resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
   images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -27,5 +29,7 @@ def test_notebook_executes_and_draws(smoke_experiment, monkeypatch):
   assert len(images) == 3
   for name in ("tax.png", "dynamics.png", "legibility.png"):
     assert (tmp_path / name).stat().st_size > 10_000
-  assert (tmp_path / "report" / "report.md").exists()
-  assert (tmp_path / "seed_0" / "correctness" / "evals" / "results.json").exists()
+  assert (tmp_path / "report" / "report.md").stat().st_mtime >= start   # rewritten by it
+  for run in ("src", "correctness"):            # it evaluated (resumed) both runs
+    results = tmp_path / "seed_0" / run / "evals" / "results.json"
+    assert results.stat().st_mtime >= start

@@ -2,9 +2,9 @@
 helpful-vs-sneaky separability probe.
 
 Both are a transformer with a score head trained with the cross-entropy loss of METHOD 1.1
-(sigmoid(V) against a binary label, plus lam * E V^2): each step takes `batch` positives
-and `batch` negatives, so the classes are balanced whatever their counts. V > 0 is the
-classifier's verdict. One jitted step, fixed shapes: one compile per (size, batch).
+(sigmoid(V) against a binary label, plus lam * E V^2) on same-problem (positive, negative)
+pairs, so the classes are balanced whatever their counts and the problem itself is no cue.
+V > 0 is the classifier's verdict. One jitted step, fixed shapes: one compile per (size, batch).
 """
 
 from __future__ import annotations
@@ -29,17 +29,25 @@ def optimizer_config(num_steps: int, lr: float) -> ml_collections.ConfigDict:
 
 
 def train(spec: ModelSpec, tokens: np.ndarray, kv_mask: np.ndarray, labels: np.ndarray,
-          num_steps: int, batch: int, lr: float, seed: int, mesh: Mesh) -> dict:
+          groups: np.ndarray, num_steps: int, batch: int, lr: float, seed: int,
+          mesh: Mesh) -> dict:
   """Params of a scorer trained from scratch (seed) to give V > 0 to `labels` == True.
 
-  tokens/kv_mask: [N, T] sequences as the scorer sees them; labels: [N] bool, both classes
-  present. Each step draws `batch` rows of each class: L = CE(sigmoid V, label) + LAM E V^2.
+  tokens/kv_mask: [N, T] sequences as the scorer sees them; labels: [N] bool; groups: [N]
+  problem ids. Each step draws `batch` groups that hold both classes and one positive and
+  one negative row of each (a same-problem contrast, as the game's verifier sees it):
+  L = CE(sigmoid V, label) + LAM E V^2.
   """
   labels = np.asarray(labels, bool)
-  pos, neg = np.flatnonzero(labels), np.flatnonzero(~labels)
-  if not len(pos) or not len(neg):
-    raise ValueError(f"a classifier needs both classes; got {len(pos)} positive and "
-                     f"{len(neg)} negative examples")
+  pairs = []
+  for g in np.unique(groups):
+    sel = np.flatnonzero(groups == g)
+    pos, neg = sel[labels[sel]], sel[~labels[sel]]
+    if len(pos) and len(neg):
+      pairs.append((pos, neg))
+  if not pairs:
+    raise ValueError(f"a classifier needs groups holding both classes; none of "
+                     f"{len(np.unique(groups))} groups does")
   rules = sharding.DEFAULT_RULES
   tx = train_state.make_optimizer(optimizer_config(num_steps, lr))
   shardings = train_state.spec_state_shardings(spec, tx, mesh, rules)
@@ -49,7 +57,8 @@ def train(spec: ModelSpec, tokens: np.ndarray, kv_mask: np.ndarray, labels: np.n
 
   def make_batch(step: int) -> dict:
     rng = np.random.default_rng([seed, step])
-    rows = np.stack([rng.choice(pos, batch), rng.choice(neg, batch)], axis=1).reshape(-1)
+    picked = [pairs[i] for i in rng.integers(len(pairs), size=batch)]
+    rows = np.array([[rng.choice(pos), rng.choice(neg)] for pos, neg in picked]).reshape(-1)
     return {"tokens": tokens[rows], "kv_mask": kv_mask[rows], "correct": correct,
             "valid": np.ones_like(correct)}
 
@@ -65,6 +74,8 @@ def scores(spec: ModelSpec, params, tokens: np.ndarray, kv_mask: np.ndarray,
   """[N] scores in fixed-size batches (one compile)."""
   fn = _score_fn(spec)
   n = len(tokens)
+  if not n:
+    return np.zeros(0, np.float32)
   pad = (-n) % batch
   tokens = np.concatenate([tokens, np.repeat(tokens[-1:], pad, 0)]) if pad else tokens
   kv_mask = np.concatenate([kv_mask, np.repeat(kv_mask[-1:], pad, 0)]) if pad else kv_mask

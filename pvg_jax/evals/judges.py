@@ -15,7 +15,14 @@ prover's solutions, not in the judge.
   fits and a longer, convoluted one does not.
 - `ModelJudge` panel: small frozen transformers (configured sizes and seeds) trained once
   on initial-prover samples only (both roles, on verifier-split problems far from the game's
-  pool), cross-entropy on correctness; verdict = V > 0. Cached next to the initial players.
+  pool), cross-entropy on same-problem (correct, incorrect) pairs. Its verdict on one
+  solution is V > t, with the threshold t fixed once at training time: the one that
+  maximizes balanced accuracy on its own training samples (the contrastive training fixes
+  V only up to a per-problem shift, so 0 is not a calibrated cut). Cached next to the
+  initial players.
+
+"Time" and budgets count words of the solution language, which are tokens with the default
+whole-number tokenizer (with `world.digits`, a number is one word but several tokens).
 """
 
 from __future__ import annotations
@@ -108,10 +115,27 @@ class ModelJudge:
   name: str          # "<size>:<seed>"
   spec: ModelSpec
   params: dict
+  threshold: float   # verdict: accept iff score > threshold
+
+  def verdicts(self, world: arith_world.ArithWorld, tokens: np.ndarray) -> np.ndarray:
+    return self.scores(world, tokens) > self.threshold
 
   def scores(self, world: arith_world.ArithWorld, tokens: np.ndarray) -> np.ndarray:
     view = world.verifier_view(tokens)
     return classifier.scores(self.spec, self.params, view, view != world.tokenizer.pad_id)
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+  """The cut t maximizing balanced accuracy of `scores > t` (midpoint between scores)."""
+  labels = np.asarray(labels, bool)
+  order = np.sort(np.unique(scores))
+  cuts = np.concatenate([[order[0] - 1.0], (order[1:] + order[:-1]) / 2, [order[-1] + 1.0]])
+  best, best_acc = 0.0, -1.0
+  for t in cuts[:: max(1, len(cuts) // 2000)]:
+    acc = ((scores[labels] > t).mean() + (scores[~labels] <= t).mean()) / 2
+    if acc > best_acc:
+      best, best_acc = float(t), acc
+  return best
 
 
 def parse_judge(name: str) -> tuple[str, int]:
@@ -125,7 +149,8 @@ def panel_key(cfg: ml_collections.ConfigDict) -> str:
   ev = cfg.evals
   parts = {"prover": players.cache_key(cfg, "prover"), "judges": list(ev.judges),
            "problems": ev.judge_problems, "per_role": ev.judge_samples_per_role,
-           "steps": ev.judge_steps, "batch": ev.judge_batch, "lr": ev.judge_lr}
+           "steps": ev.judge_steps, "batch": ev.judge_batch, "lr": ev.judge_lr,
+           "sample_batch": cfg.game.sample_batch}
   return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -143,18 +168,21 @@ def model_panel(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
     spec = functional.make_spec(size, vocab, ("score",))
     path = directory / name.replace(":", "_seed")
     try:
-      params, _ = checkpoint.restore(path, players.sharded_abstract(spec, mesh), key)
-    except checkpoint.CheckpointError as e:
+      params, extra = checkpoint.restore(path, players.sharded_abstract(spec, mesh), key)
+      threshold = float(extra["threshold"])
+    except (checkpoint.CheckpointError, KeyError) as e:
       if path.exists():
         logging.warning("judge cache rejected, retraining: %s", e)
       if data is None:
         data = judge_data(cfg, world, init, directory)
       view = world.verifier_view(data.tokens)
       params = classifier.train(spec, view, view != world.tokenizer.pad_id, data.correct,
-                                ev.judge_steps, ev.judge_batch, ev.judge_lr,
+                                data.problem_index, ev.judge_steps, ev.judge_batch, ev.judge_lr,
                                 seed + 1000 * JUDGE_STREAM, mesh)
-      checkpoint.save(path, params, key)
-    out.append(ModelJudge(name, spec, params))
+      train_scores = classifier.scores(spec, params, view, view != world.tokenizer.pad_id)
+      threshold = best_threshold(train_scores, data.correct)
+      checkpoint.save(path, params, key, {"threshold": threshold})
+    out.append(ModelJudge(name, spec, params, threshold))
   return out
 
 

@@ -71,9 +71,12 @@ def flaw_stats(results: Sequence[checker.CheckResult]) -> dict:
   """Exact per-step validity of (sneaky-incorrect) solutions: our version of K Fig. 7a.
 
   mean_validity: mean over solutions of the fraction of valid clauses; min_validity: mean
-  over solutions of the minimum per-clause validity (0 as soon as one clause is invalid);
+  over solutions of the minimum per-clause validity (0 as soon as one clause is invalid -
+  for incorrect solutions always 0 under an exact checker, since all-valid steps end in the
+  true answer: K's "minimum stays near 0" holds here by construction);
   single_flaw: fraction with exactly one invalid clause (a localized flaw);
-  first_error_position: first invalid clause / number of clauses (0 = first, 1 = last);
+  first_error_position: index of the first invalid clause / (clauses - 1), so 0 = the
+  first clause and 1 = the last (the answer);
   error_types: the mix of first-error types."""
   if not results:
     return {"solutions": 0}

@@ -56,6 +56,10 @@ def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
+def _digest(obj) -> str:
+  return hashlib.sha256(json.dumps(obj, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
 def _write_json(path: pathlib.Path, data) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_suffix(".tmp")
@@ -103,28 +107,33 @@ class Evaluation:
       writer.close()
     self.fns = jitted.build(self.cfg, self.world, self.init.prover_spec,
                             self.init.verifier_spec, self.mesh)
+    # a cached result is valid for this game (config without `evals`, and its outcome)
+    # and for the `evals` settings its part reads
+    game = {k: v for k, v in saved.to_dict().items() if k not in train_lib.POST_HOC}
+    self.game_id = _digest({"config": game, "summary": self.summary})
     ev = self.cfg.evals.to_dict()
-    self.tag = hashlib.sha256(json.dumps(ev, sort_keys=True, default=list).encode()
-                              ).hexdigest()[:12]
+    self.tags = {part: _digest({"game": self.game_id, **{k: ev[k] for k in keys}})
+                 for part, keys in PART_KEYS.items()}
     self._checker = judges.make_checker(self.cfg.evals, self.world)
     self._panel: list[judges.ModelJudge] | None = None
 
   # -- caching ---------------------------------------------------------------------------
 
-  def cached(self, path: pathlib.Path, compute: Callable[[], dict]) -> dict:
-    """compute() unless `path` holds a result made with the same evals config."""
+  def cached(self, part: str, path: pathlib.Path, compute: Callable[[], dict]) -> dict:
+    """compute() unless `path` holds a result made with the same settings of `part`."""
+    tag = self.tags[part]
     if path.exists():
       data = json.loads(path.read_text())
-      if data.get("evals_tag") == self.tag:
+      if data.get("evals_tag") == tag:
         return data
-    data = {"evals_tag": self.tag, **compute()}
+    data = {"evals_tag": tag, **compute()}
     _write_json(path, data)
     return data
 
   # -- players ---------------------------------------------------------------------------
 
   def prover(self, round_: int, step: int):
-    if round_ == INIT or step == 0:
+    if round_ == INIT:
       return self.init.prover_params
     return snapshots.load(snapshots.prover_path(self.workdir, round_, step),
                           players.sharded_abstract(self.init.prover_spec, self.mesh))
@@ -182,7 +191,7 @@ class Evaluation:
         out[str(r)] = measures.step_curves(cat["step"], cat["role"], cat["correct"],
                                            cat["verifier_score"], HELPFUL)
       return {"rounds": out}
-    return self.cached(self.out / "dynamics.json", compute)
+    return self.cached("dynamics", self.out / "dynamics.json", compute)
 
   def legibility(self, round_: int, step: int) -> dict:
     """Helpful accuracy and judge legibility of one prover (K's balanced protocol)."""
@@ -215,13 +224,16 @@ class Evaluation:
           "accuracy_on_incorrect": float(right[~correct].mean()),
           "finished": float(np.mean([v.finished for v in verdicts])),
           "time_to_correct_verdict": float(time[right].mean()) if right.any() else None}
-      result["judges"] = {
-          j.name: float(((j.scores(self.world, ro.tokens[rows]) > 0) == correct).mean())
-          for j in self.panel()}
+      result["judges"], result["judges_pairwise"] = {}, {}
+      for j in self.panel():
+        scores = j.scores(self.world, ro.tokens[rows])
+        result["judges"][j.name] = float(((scores > j.threshold) == correct).mean())
+        # rows come in (correct, incorrect) pairs of one problem: which one scores higher
+        result["judges_pairwise"][j.name] = float(np.mean(scores[0::2] > scores[1::2]))
       result["panel"] = float(np.mean(list(result["judges"].values())))
       return result
-    return self.cached(self.out / "legibility" / f"round_{round_}_step_{step:05d}.json",
-                       compute)
+    name = f"round_{round_}_step_{step:05d}.json"
+    return self.cached("legibility", self.out / "legibility" / name, compute)
 
   def attacks(self) -> list[dict]:
     ev = self.cfg.evals
@@ -236,7 +248,8 @@ class Evaluation:
                                                reward)
         target = self.summary["rounds"][r]["helpful_correct_score"]
         return attackers[reward].run(r, self.verifier(r), target)
-      out.append(self.cached(self.out / "attacks" / f"round_{r}_{reward}.json", compute))
+      path = self.out / "attacks" / f"round_{r}_{reward}.json"
+      out.append(self.cached("attacks", path, compute))
     return out
 
   def best_of_n(self) -> dict:
@@ -254,19 +267,19 @@ class Evaluation:
                                          ro.tokens, self.cfg.game.sample_batch)
         row = {}
         for n in ev.best_of_n:
-          rng = np.random.default_rng([self.cfg.seed, BON_STREAM, r + 1, n])
+          rng = np.random.default_rng([self.cfg.seed, BON_STREAM, n])   # same draws for all
           frac, eligible = measures.best_of_n(ro.problem_index, ro.correct, scores, n,
                                               ev.bon_draws, rng)
           row[str(n)] = {"fraction_correct": frac, "problems": eligible}
         out[str(r)] = row
       return {"samples_accuracy": float(ro.correct.mean()), "by_verifier": out}
-    return self.cached(self.out / "best_of_n.json", compute)
+    return self.cached("best_of_n", self.out / "best_of_n.json", compute)
 
   def _test_rollouts(self, round_: int) -> rollout.Rollouts | None:
     """Both roles on test problems: the game's own eval samples of each round, and the same
     protocol for the initial prover (sampled here, kept in evals/)."""
     if round_ == INIT:
-      path = self.out / "init_test.npz"
+      path = self.out / f"init_test_{self.game_id}.npz"
       if not path.exists():
         g = self.cfg.game
         index, roles = rollout.both_roles(g.eval_problems, g.eval_samples_per_role)
@@ -288,9 +301,11 @@ class Evaluation:
         probs = self.world.problems("test", ro.problem_index[sel])
         checks = [self.world.check(p, t[self.world.layout.prompt_len:])
                   for p, t in zip(probs, ro.tokens[sel])]
-        out[str(r)] = measures.flaw_stats(checks)
+        out[str(r)] = {**measures.flaw_stats(checks),
+                       "helpful_accuracy": float(ro.correct[ro.role == HELPFUL].mean()),
+                       "sneaky_accuracy": float(ro.correct[ro.role == SNEAKY].mean())}
       return {"by_round": out}
-    return self.cached(self.out / "flaws.json", compute)
+    return self.cached("flaws", self.out / "flaws.json", compute)
 
   def separability(self) -> dict:
     """A tiny classifier (the smallest verifier size) trained to tell helpful from sneaky
@@ -309,13 +324,14 @@ class Evaluation:
         train = ro.problem_index % 2 == 0
         label = ro.role == HELPFUL
         params = classifier.train(spec, view[train], mask[train], label[train],
-                                  ev.separability_steps, ev.separability_batch, ev.judge_lr,
+                                  ro.problem_index[train], ev.separability_steps,
+                                  ev.separability_batch, ev.judge_lr,
                                   self.cfg.seed * 100 + SEPARABILITY_STREAM, self.mesh)
         s = classifier.scores(spec, params, view[~train], mask[~train])
         out[str(r)] = {"auc": rollout.roc_auc(label[~train], s),
                        "test_samples": int((~train).sum())}
       return {"by_round": out}
-    return self.cached(self.out / "separability.json", compute)
+    return self.cached("separability", self.out / "separability.json", compute)
 
   # -- everything ------------------------------------------------------------------------
 
@@ -335,18 +351,33 @@ class Evaluation:
 
 
 PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "attacks")
+PART_KEYS = {   # the `evals` settings each part's cached result depends on
+    "dynamics": (),
+    "legibility": ("test_problems", "samples_per_problem", "checker_budget",
+                   "checker_fallback", "judges", "judge_problems", "judge_samples_per_role",
+                   "judge_steps", "judge_batch", "judge_lr"),
+    "best_of_n": ("test_problems", "best_of_n", "bon_samples", "bon_draws"),
+    "flaws": (),
+    "separability": ("separability_size", "separability_steps", "separability_batch",
+                     "judge_lr"),
+    "attacks": ("attack_steps", "attack_groups", "attack_group_size", "attack_window"),
+}
 # the baseline's round-0 verifier is the game's (same seed, same pool source 0): attacking
 # it or ranking with it again would repeat the game's numbers
 BASELINE_PARTS = ("dynamics", "legibility", "flaws", "separability")
 
 
 def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None = None,
-             parts: tuple[str, ...] = PARTS) -> dict:
-  """Run (or resume) every evaluation of `workdir`; returns results.json's content."""
+             parts: tuple[str, ...] | None = None) -> dict:
+  """Run (or resume) the evaluations of `workdir` (default: all of them, or
+  BASELINE_PARTS for a correctness-only run); returns results.json's content."""
+  evaluation = Evaluation(workdir, cfg)
+  if parts is None:
+    parts = BASELINE_PARTS if evaluation.cfg.game.reward == "correctness" else PARTS
   for part in parts:
     if part not in PARTS:
       raise ValueError(f"unknown evaluation {part!r}; expected some of {PARTS}")
-  return Evaluation(workdir, cfg).run(parts)
+  return evaluation.run(parts)
 
 
 _CONFIG = None   # the --config flag, defined when the command line is parsed
@@ -360,7 +391,8 @@ def run() -> None:
   _CONFIG = config_flags.DEFINE_config_file(
       "config", None, "Optional config file whose `evals` block replaces the workdir's.")
   flags.DEFINE_string("workdir", None, "A game workdir (after pvg-train).")
-  flags.DEFINE_string("parts", ",".join(PARTS), "Comma-separated evaluations to run.")
+  flags.DEFINE_string("parts", "", "Comma-separated evaluations to run (default: all that "
+                      "apply to the run)")
   flags.mark_flags_as_required(["workdir"])
   app.run(_main_with_config)
 
@@ -375,7 +407,7 @@ def _main_with_config(argv) -> None:
   elif "evals" not in cfg:
     raise config_lib.ConfigError(f"{workdir}/config.json has no `evals` block; pass "
                                  "--config (e.g. configs/arith.py) to supply one")
-  evaluate(workdir, cfg, tuple(p for p in flags.FLAGS.parts.split(",") if p))
+  evaluate(workdir, cfg, tuple(p for p in flags.FLAGS.parts.split(",") if p) or None)
 
 
 if __name__ == "__main__":

@@ -27,54 +27,62 @@ K_REFERENCE = {   # METHOD 1.3, Kirchner et al. 2024 (humans / GPT-4 judges, GSM
 }
 
 
-def _round_metrics(exp: Experiment) -> list[tuple[str, object, str]]:
-  """(row name, metric(run, round) -> float, K reference) of the by-round table."""
+def _round_metrics(exp: Experiment) -> list[tuple[str, object, str, int]]:
+  """(row, metric(run, round) -> float, K reference, digits) of the by-round table."""
   leg = data.legibility_entry
+
+  def flaws(*key):
+    return lambda r, i: data.get(r, "flaws", "by_round", i, *key)
+
   rows = [
-      ("helpful accuracy (test)", lambda r, i: data.get(leg(r, i), "accuracy"),
-       K_REFERENCE["helpful accuracy"]),
-      ("sneaky accuracy (test)", lambda r, i: data.get(r, "summary", "initial_players",
-                                                       "sneaky_accuracy") if i == INIT
-       else data.get(r, "summary", "rounds", i, "sneaky_accuracy"), ""),
+      ("helpful accuracy (test, legibility samples)", lambda r, i: data.get(leg(r, i),
+                                                                           "accuracy"),
+       K_REFERENCE["helpful accuracy"], 3),
+      ("helpful accuracy (test, both-role samples)", flaws("helpful_accuracy"), "", 3),
+      ("sneaky accuracy (test, both-role samples)", flaws("sneaky_accuracy"), "", 3),
       ("legibility: budgeted checker", lambda r, i: data.get(leg(r, i), "checker",
                                                              "accuracy"),
-       K_REFERENCE["checker legibility"]),
+       K_REFERENCE["checker legibility"], 3),
       ("  checker accuracy on correct", lambda r, i: data.get(leg(r, i), "checker",
-                                                              "accuracy_on_correct"), ""),
+                                                              "accuracy_on_correct"), "", 3),
       ("  checker accuracy on incorrect", lambda r, i: data.get(leg(r, i), "checker",
-                                                                "accuracy_on_incorrect"), ""),
+                                                                "accuracy_on_incorrect"), "", 3),
       ("  checker tokens to a correct verdict", lambda r, i: data.get(
-          leg(r, i), "checker", "time_to_correct_verdict"), "45 s per solution"),
+          leg(r, i), "checker", "time_to_correct_verdict"), "45 s per solution", 1),
       ("  checker finished within budget", lambda r, i: data.get(leg(r, i), "checker",
-                                                                 "finished"), ""),
-      ("legibility: model-judge panel", lambda r, i: data.get(leg(r, i), "panel"), ""),
+                                                                 "finished"), "", 3),
+      ("legibility: model-judge panel", lambda r, i: data.get(leg(r, i), "panel"), "", 3),
   ]
   for name in figures.judge_names(exp):
-    rows.append((f"  judge {name}", lambda r, i, n=name: data.get(leg(r, i), "judges", n), ""))
+    rows.append((f"  judge {name}", lambda r, i, n=name: data.get(leg(r, i), "judges", n),
+                 "", 3))
+    rows.append((f"  judge {name}, pairwise", lambda r, i, n=name: data.get(
+        leg(r, i), "judges_pairwise", n), "", 3))
   rows += [
-      ("balanced problems (legibility)", lambda r, i: data.get(leg(r, i), "problems"), ""),
+      ("balanced problems (legibility)", lambda r, i: data.get(leg(r, i), "problems"), "", 0),
       ("helpful solutions with all steps valid", lambda r, i: data.get(
-          leg(r, i), "all_steps_valid"), ""),
-      ("verifier pairwise accuracy (held-out)", lambda r, i: data.get(
+          leg(r, i), "all_steps_valid"), "", 3),
+      ("verifier pairwise accuracy (test, own prover)", lambda r, i: data.get(
           r, "summary", "initial_players", "verifier_pairwise_accuracy") if i == INIT
-       else data.get(r, "summary", "rounds", i, "verifier_heldout_pairwise_accuracy"), ""),
+       else data.get(r, "summary", "rounds", i, "test_verifier_pairwise_accuracy"), "", 3),
       ("PPO steps in the round", lambda r, i: math.nan if i == INIT else data.get(
-          r, "summary", "rounds", i, "ppo_steps"), "4k-8k RL steps"),
+          r, "summary", "rounds", i, "ppo_steps"), "4k-8k RL steps", 0),
   ]
   ns = sorted({int(n) for r in exp.game for v in data.get(r, "best_of_n", "by_verifier",
                                                           default={}).values() for n in v})
   for n in ns:
     rows.append((f"best-of-{n} (verifier of the round)", lambda r, i, n=n: data.get(
         r, "best_of_n", "by_verifier", i, n, "fraction_correct"),
-                 K_REFERENCE["best-of-n"] if n == ns[-1] else ""))
+                 K_REFERENCE["best-of-n"] if n == ns[-1] else "", 3))
   for key, label in (("mean_validity", "mean step validity"),
-                     ("min_validity", "min step validity"),
+                     ("min_validity", "min step validity (0 by construction)"),
                      ("single_flaw", "exactly one invalid step"),
                      ("first_error_position", "first-error position")):
-    rows.append((f"sneaky-incorrect: {label}", lambda r, i, k=key: data.get(
-        r, "flaws", "by_round", i, k), K_REFERENCE["flaws"] if key == "mean_validity" else ""))
+    rows.append((f"sneaky-incorrect: {label}", flaws(key),
+                 K_REFERENCE["flaws"] if key == "mean_validity" else "", 3))
   rows.append(("separability ROC-AUC", lambda r, i: data.get(r, "separability", "by_round", i,
-                                                             "auc"), K_REFERENCE["separability"]))
+                                                             "auc"),
+               K_REFERENCE["separability"], 3))
   return rows
 
 
@@ -121,10 +129,9 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
   ids = [INIT, *range(rounds)]
   header = ["metric", *[data.round_label(i) for i in ids], "K (reference)"]
   rows = []
-  for name, fn, ref in _round_metrics(exp):
+  for name, fn, ref, digits in _round_metrics(exp):
     stats = data.by_round(exp.game, fn, rounds)
-    numbers[name] = {data.round_label(i): list(s.values) for i, s in stats}
-    digits = 1 if "steps" in name or "tokens" in name or "problems" in name else 3
+    numbers[name.strip()] = {data.round_label(i): list(s.values) for i, s in stats}
     rows.append([name, *[s.fmt(digits) for _, s in stats], ref])
   for reward in sorted({a["reward"] for r in exp.game for a in r.get("attacks", [])}):
     rows.append([f"sneaky-only attack ({reward})", "-",

@@ -46,6 +46,9 @@ def find_runs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path
     runs = [p for p in sorted(s.iterdir()) if (p / "config.json").exists()]
     games += [p for p in runs if p.name != "correctness"]
     baselines += [p for p in runs if p.name == "correctness"]
+  if len({p.name for p in games}) > 1:
+    raise ValueError(f"{root} holds games with different rewards "
+                     f"({sorted({p.name for p in games})}); report one at a time")
   sweep = {p.name: p for p in sorted((root / "sweep").glob("*"))
            if (p / "config.json").exists()}
   if sweep and games:
@@ -56,13 +59,14 @@ def find_runs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path
 
 def load(root: str | pathlib.Path, evaluate: Callable[[pathlib.Path], dict] | None = None
          ) -> Experiment:
-  """Read every run's evals/results.json (produced first with `evaluate` where missing)."""
+  """Every run's evaluation results: from `evaluate(workdir)` if given (it reuses what is
+  cached and current), else as last written to evals/results.json."""
   root = pathlib.Path(root)
   games, baselines, sweep = find_runs(root)
 
   def results(workdir: pathlib.Path) -> dict:
     path = workdir / "evals" / "results.json"
-    if not path.exists() and evaluate is not None:
+    if evaluate is not None:           # cached parts are reused, stale ones recomputed
       return evaluate(workdir)
     if not path.exists():
       raise FileNotFoundError(f"{path} missing: run pvg-eval --workdir {workdir}")
@@ -99,7 +103,7 @@ def get(d, *path, default=math.nan):
   for p in path:
     if isinstance(d, dict):
       d = d.get(str(p), d.get(p)) if not isinstance(p, str) else d.get(p)
-    elif isinstance(d, list) and isinstance(p, int) and -len(d) <= p < len(d):
+    elif isinstance(d, list) and isinstance(p, int) and 0 <= p < len(d):
       d = d[p]
     else:
       return default
@@ -126,7 +130,8 @@ class Stat:
 
 
 def stat(values: Sequence[float | None]) -> Stat:
-  """Mean and 95% percentile-bootstrap CI over seeds (nan/None ignored)."""
+  """Mean and 95% percentile-bootstrap CI over seeds (nan/None ignored). With 2-3 seeds the
+  interval is close to the range of the seeds' values; numbers.json keeps each value."""
   clean = tuple(float(v) if v is not None else math.nan for v in values)
   mean, low, high = measures.bootstrap_ci(clean, np.random.default_rng(CI_SEED))
   return Stat(mean, low, high, clean)

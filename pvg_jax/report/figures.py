@@ -98,9 +98,8 @@ def accuracy_by_round(exp: Experiment, path: pathlib.Path) -> pathlib.Path:
   fig, ax = plt.subplots(figsize=(5.5, 4))
   helpful = data.by_round(exp.game, lambda r, i: data.get(data.legibility_entry(r, i),
                                                           "accuracy"))
-  sneaky = data.by_round(exp.game, lambda r, i: (
-      data.get(r, "summary", "initial_players", "sneaky_accuracy") if i == INIT
-      else data.get(r, "summary", "rounds", i, "sneaky_accuracy")))
+  sneaky = data.by_round(exp.game, lambda r, i: data.get(r, "flaws", "by_round", i,
+                                                         "sneaky_accuracy"))
   xs = [i for i, _ in helpful]
   _errorbar(ax, xs, [s for _, s in helpful], color=GAME_COLOR, label="helpful")
   _errorbar(ax, xs, [s for _, s in sneaky], color="tab:gray", label="sneaky", linestyle="--")
@@ -236,7 +235,8 @@ def best_of_n(exp: Experiment, path: pathlib.Path) -> pathlib.Path | None:
   if not any("best_of_n" in r for r in exp.game):
     return None
   fig, ax = plt.subplots(figsize=(5.5, 4))
-  ns = sorted({int(n) for r in exp.game for v in r["best_of_n"]["by_verifier"].values()
+  ns = sorted({int(n) for r in exp.game
+               for v in data.get(r, "best_of_n", "by_verifier", default={}).values()
                for n in v})
   rounds = max(data.n_rounds(r) for r in exp.game)
   for k, i in enumerate([INIT, *range(rounds)]):
