@@ -13,6 +13,8 @@ import json
 import math
 import pathlib
 
+import numpy as np
+
 from pvg_jax.report import data, figures
 from pvg_jax.report.data import INIT, Experiment
 
@@ -101,6 +103,28 @@ def _attack_cell(runs: list[dict], reward: str, round_: int) -> str:
   return f"{len(found)}/{total} found" + (f" (steps {steps})" if found else f" in {budget}")
 
 
+ATTACK_TAIL = 10
+
+
+def _gap_label(reward: str) -> str:
+  return "0.2 - accuracy" if reward == "goodhart" else "incorrect score - target"
+
+
+def _attack_gap(run: dict, reward: str, round_: int) -> float:
+  """How close an attack came to its success rule over its last ATTACK_TAIL steps: for
+  SRC/CGC the mean score of its incorrect solutions minus the target (>= 0 with >= 95%
+  incorrect is success); for goodharting 0.2 minus its accuracy (> 0 is success)."""
+  for a in run.get("attacks", []):
+    if a["reward"] == reward and a["round"] == round_ and a["accuracy"]:
+      if reward == "goodhart":
+        return 0.2 - float(np.mean(a["accuracy"][-ATTACK_TAIL:]))
+      tail = np.asarray(a["incorrect_score"][-ATTACK_TAIL:], float)
+      if a["target_score"] is None or not np.isfinite(tail).any():
+        return math.nan
+      return float(np.nanmean(tail)) - a["target_score"]
+  return math.nan
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
           *["| " + " | ".join(row) + " |" for row in rows]]
@@ -137,6 +161,11 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
     rows.append([f"sneaky-only attack ({reward})", "-",
                  *[_attack_cell(exp.game, reward, i) for i in range(rounds)],
                  K_REFERENCE["attacks"] if reward == "src" else ""])
+    gaps = [data.stat([_attack_gap(r, reward, i) for r in exp.game]) for i in range(rounds)]
+    rows.append([f"  attack ({reward}): last-{ATTACK_TAIL}-step {_gap_label(reward)}", "-",
+                 *[g.fmt() for g in gaps], "closer to 0 or above: easier to exploit"])
+    numbers[f"attack {reward} {_gap_label(reward)}"] = {
+        str(i): list(g.values) for i, g in enumerate(gaps)}
     numbers[f"attack {reward} steps"] = {
         str(i): [a["steps"] for r in exp.game for a in r.get("attacks", [])
                  if a["reward"] == reward and a["round"] == i] for i in range(rounds)}
