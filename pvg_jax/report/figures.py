@@ -6,6 +6,7 @@ from __future__ import annotations
 import pathlib
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -221,7 +222,8 @@ def attacks(exp: Experiment, path: pathlib.Path) -> pathlib.Path | None:
   all_rounds = sorted({a["round"] for r in exp.game for a in r.get("attacks", [])})
   ax.set_xticks(all_rounds, [str(r) for r in all_rounds])
   ax.axhline(budget, color="gray", linestyle=":", linewidth=1)
-  ax.text(0, budget, " budget (hollow: not found)", va="bottom", fontsize=7, color="gray")
+  ax.text(0.5, budget * 1.02, "budget (hollow markers: not found)", va="bottom", ha="center",
+          fontsize=7, color="gray", transform=ax.get_yaxis_transform())
   ax.set_xlabel("round of the attacked verifier")
   ax.set_ylabel("PPO steps to a successful exploit")
   ax.set_ylim(0, budget * 1.12)
@@ -314,6 +316,11 @@ def verifier_sizes(exp: Experiment, path: pathlib.Path, metrics) -> pathlib.Path
       if np.isfinite(y):
         ax.annotate(k, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ys = [fn(exp.sweep[k]) for k in sizes]
+    finite = [y for y in ys if np.isfinite(y)]
+    if finite:    # at least +-0.05 around the values: small differences look small
+      ax.set_ylim(min(finite) - 0.05, max(finite) + 0.05)
     ax.set_xlabel("verifier parameters")
     ax.set_title(label, fontsize=9)
   fig.suptitle("Verifier-size sweep (seed 0, last round)")
