@@ -79,18 +79,15 @@ class Attacker:
     path = (ATTACK_STREAM, round_, REWARD_IDS[self.reward])
     for step in range(pg.max_steps):
       rng = np.random.default_rng([cfg.seed, *path, step])
-      key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
-          jax.random.key(cfg.seed), ATTACK_STREAM), round_ * 8 + REWARD_IDS[self.reward]), step)
+      key = jax.random.key(cfg.seed)
+      for p in (ATTACK_STREAM, round_ * 8 + REWARD_IDS[self.reward], step):
+        key = jax.random.fold_in(key, p)
       problems = rng.integers(cfg.game.prover_problems, size=pg.groups)
       probs = self.world.problems("prover", np.repeat(problems, pg.group_size))
-      batch, _, _ = phases.ppo_batch(self.world, self.fns.sample_ppo,
-                                     state["params"]["policy"], probs, roles, helpful,
-                                     jax.random.fold_in(key, 0))
-      state, beta_arr, scores, _ = self.fns.prover_step(
-          state, self.init.prover_params, verifier_params, batch, np.float32(beta),
-          jax.random.fold_in(key, 1))
-      beta = float(beta_arr) if pg.adaptive_kl else beta
-      scores, correct = np.asarray(jax.device_get(scores)), batch["correct"]
+      state, beta, scores, _, batch, _, _ = phases.ppo_iteration(
+          self.world, self.fns, state, self.init.prover_params, verifier_params, probs, roles,
+          helpful, beta, pg.adaptive_kl, key)
+      correct = batch["correct"]
       accuracy.append(float(correct.mean()))
       incorrect_score.append(float(scores[~correct].mean()) if (~correct).any() else np.nan)
       if len(accuracy) >= ev.attack_window and exploit_succeeded(

@@ -380,34 +380,34 @@ def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None 
   return evaluation.run(parts)
 
 
-_CONFIG = None   # the --config flag, defined when the command line is parsed
-
-
 def run() -> None:
-  """Console-script entry point (pvg-eval)."""
-  global _CONFIG
+  """Console-script entry point (pvg-eval). Flags are defined here, not at import, so the
+  module can be imported next to other command-line modules."""
   from absl import app, flags
   from ml_collections import config_flags
-  _CONFIG = config_flags.DEFINE_config_file(
+  config_flags.DEFINE_config_file(
       "config", None, "Optional config file whose `evals` block replaces the workdir's.")
   flags.DEFINE_string("workdir", None, "A game workdir (after pvg-train).")
   flags.DEFINE_string("parts", "", "Comma-separated evaluations to run (default: all that "
                       "apply to the run)")
   flags.mark_flags_as_required(["workdir"])
-  app.run(_main_with_config)
+  app.run(_main)
 
 
-def _main_with_config(argv) -> None:
+def _main(argv) -> None:
   from absl import flags
+  from absl import logging as absl_logging
   del argv
-  workdir = pathlib.Path(flags.FLAGS.workdir)
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  f = flags.FLAGS
+  workdir = pathlib.Path(f.workdir)
   cfg = load_config(workdir)
-  if _CONFIG.value is not None:
-    cfg.evals = ml_collections.ConfigDict(_CONFIG.value.evals.to_dict())
+  if f.config is not None:
+    cfg.evals = ml_collections.ConfigDict(f.config.evals.to_dict())
   elif "evals" not in cfg:
     raise config_lib.ConfigError(f"{workdir}/config.json has no `evals` block; pass "
                                  "--config (e.g. configs/arith.py) to supply one")
-  evaluate(workdir, cfg, tuple(p for p in flags.FLAGS.parts.split(",") if p) or None)
+  evaluate(workdir, cfg, tuple(p for p in f.parts.split(",") if p) or None)
 
 
 if __name__ == "__main__":

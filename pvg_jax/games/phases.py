@@ -155,14 +155,9 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
     key = ctx.key(PPO_STREAM, round_, step)
     probs = ctx.world.problems("prover", np.repeat(problems, pg.group_size))
     roles = np.repeat(np.where(helpful, HELPFUL, SNEAKY), pg.group_size)
-    batch, checks, solutions = ppo_batch(ctx.world, ctx.fns.sample_ppo,
-                                         state["params"]["policy"], probs, roles, helpful,
-                                         jax.random.fold_in(key, 0))
-    state, beta_arr, scores, metrics = ctx.fns.prover_step(
-        state, ctx.init.prover_params, verifier_params, batch, np.float32(beta),
-        jax.random.fold_in(key, 1))
-    beta = float(beta_arr) if pg.adaptive_kl else beta
-    scores = np.asarray(jax.device_get(scores))
+    state, beta, scores, metrics, batch, checks, solutions = ppo_iteration(
+        ctx.world, ctx.fns, state, ctx.init.prover_params, verifier_params, probs, roles,
+        helpful, beta, pg.adaptive_kl, key)
     stats = stopping.StepStats.from_samples(scores, batch["correct"],
                                             np.repeat(helpful, pg.group_size))
     samples_log.append({
@@ -217,6 +212,20 @@ def ppo_batch(world: arith_world.ArithWorld, sample_fn, policy_params, probs, ro
            "parseable": np.array(["format" not in c.errors for c in checks]),
            "helpful": helpful}
   return batch, checks, solutions
+
+
+def ppo_iteration(world: arith_world.ArithWorld, fns: GameFunctions, state, ref_params,
+                  verifier_params, probs, roles, helpful: np.ndarray, beta: float,
+                  adaptive_kl: bool, key: jax.Array):
+  """Sample, grade and check one PPO batch, then take the jitted PPO step on it.
+  Returns (state, beta, scores [N] on host, device metrics, batch, checks, solutions)."""
+  batch, checks, solutions = ppo_batch(world, fns.sample_ppo, state["params"]["policy"],
+                                       probs, roles, helpful, jax.random.fold_in(key, 0))
+  state, beta_arr, scores, metrics = fns.prover_step(
+      state, ref_params, verifier_params, batch, np.float32(beta), jax.random.fold_in(key, 1))
+  beta = float(beta_arr) if adaptive_kl else beta
+  return (state, beta, np.asarray(jax.device_get(scores)), metrics, batch, checks,
+          solutions)
 
 
 def rollout_dir(ctx: Context, round_: int) -> pathlib.Path:
