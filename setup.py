@@ -35,6 +35,7 @@ setup(
             "pvg-eval=pvg_jax.evals.run:run",
             "pvg-report=pvg_jax.report.build:run",
             "pvg-experiments=pvg_jax.experiments:run",
+            "pvg-probe=pvg_jax.games.probes:run",
         ],
     },
 )

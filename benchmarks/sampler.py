@@ -1,6 +1,6 @@
 """Sampler throughput: KV-cache decoding vs naive decoding (full re-forward per token).
 
-    python benchmarks/sampler.py
+    python -m benchmarks.sampler      # from the repository root (the package import needs -m)
 
 Default prover (p120k), default world's prompt/solution lengths, batch 64 and 256, both
 decoders side by side in one run. Prints tokens/s (generated, non-pad) and solutions/s;
@@ -22,7 +22,7 @@ from pvg_jax.worlds.arith import world as arith_world
 
 def main() -> None:
   cfg, world = default_world()
-  spec = functional.make_spec(cfg.prover.size, world.tokenizer.size, ("lm", "value"))
+  spec = functional.make_spec(cfg.prover.size, world.tokenizer.size, ("lm",))
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   params = functional.init_params(spec, jax.random.key(0), mesh, sharding.DEFAULT_RULES)
   kw = dict(solution_len=world.layout.solution_len, eos_id=world.tokenizer.eos_id,

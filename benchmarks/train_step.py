@@ -1,6 +1,6 @@
 """SFT step throughput and its fraction of this machine's f32 matmul peak.
 
-    python benchmarks/train_step.py
+    python -m benchmarks.train_step      # from the repository root (the package import needs -m)
 
 Measures the dense-matmul peak ([2048,2048] @ [2048,2048], f32) in the same run, then the
 jitted SFT step of the default prover on default-world batches (64 x seq_len tokens).
@@ -25,7 +25,7 @@ from pvg_jax.training import steps
 
 def measure(cfg, world, size: str, peak: float) -> float:
   """Seconds per SFT step and fraction of `peak` for prover size `size`."""
-  spec = functional.make_spec(size, world.tokenizer.size, ("lm", "value"))
+  spec = functional.make_spec(size, world.tokenizer.size, ("lm",))
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   rules = sharding.DEFAULT_RULES
   tx = train_state.make_optimizer(cfg.sft)

@@ -14,6 +14,9 @@ phase -> PPO prover phase (SRC reward) -> held-out evaluation, and prints one ro
 
 Options (comma-separated after the file name):
     smoke        the same path in ~30 s (tiny world, models and budgets)
+    learn        the smoke world and budgets with a prover that has learned the task (~0.4
+                 helpful accuracy after ~1 min of SFT): what the learning tests and probes
+                 at CI size start from (tests/test_learning.py)
     cgc          correctness-gated convincingness reward
     goodhart     iterative goodharting (reward V, no roles)
     correctness  the correctness-only baseline: one long PPO run (2x a round's step
@@ -33,10 +36,12 @@ REWARDS = ("src", "cgc", "goodhart", "correctness")
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg: comma-separated options: "smoke" and/or a reward (default src), e.g. "smoke,cgc"."""
   options = [a for a in arg.split(",") if a]
-  unknown = [a for a in options if a not in ("smoke", *REWARDS)]
+  unknown = [a for a in options if a not in ("smoke", "learn", *REWARDS)]
   if unknown or sum(a in REWARDS for a in options) > 1:
-    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke' and one of {REWARDS}")
-  smoke = "smoke" in options
+    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke', 'learn' and one of "
+                     f"{REWARDS}")
+  learn = "learn" in options
+  smoke = "smoke" in options or learn
   reward = next((a for a in options if a in REWARDS), "src")
   c = ml_collections.ConfigDict()
   c.seed = 0                                # root of every random draw (problems, init, data)
@@ -63,7 +68,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   w.max_flaw_delta = 3                      # |error| of an injected arith flaw
 
   c.prover = ml_collections.ConfigDict()
-  c.prover.size = "v16k" if smoke else "p120k"   # pvg_jax/models/sizes.py
+  c.prover.size = "v30k" if learn else "v16k" if smoke else "p120k"   # models/sizes.py
   c.verifier = ml_collections.ConfigDict()
   c.verifier.size = "v16k" if smoke else "v30k"
   c.allow_larger_verifier = False           # the verifier must not outsize the prover
@@ -72,9 +77,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 300 if smoke else 2000
+  s.steps = 2500 if learn else 300 if smoke else 2000
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
-  s.num_problems = 512 if smoke else 16384  # generated prover-split problems SFT draws from
+  s.num_problems = 4096 if learn else 512 if smoke else 16384   # prover-split problems
+                                            # SFT draws from
   s.lr = 3e-3 if smoke else 2e-3
   s.warmup_steps = 5 if smoke else 100
   s.weight_decay = 0.01
@@ -100,12 +106,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.game = g = ml_collections.ConfigDict()  # checkability training (METHOD 1)
   g.rounds = 2 if smoke else 3
   g.reward = reward                         # src | cgc | goodhart | correctness
+                                            # (| oracle_src | zero: probes and controls)
+  g.roles = "both"                          # roles PPO samples: both (uniform) | helpful |
+                                            # sneaky (probes and controls)
   g.format_penalty = False                  # unparseable -> lowest reward (off: paper-faithful)
   g.warm_start_prover = False               # K restarts both players every round
   g.warm_start_verifier = False
-  g.pool_problems = 64 if smoke else 1024   # verifier-split problems the pool samples
+  g.pool_problems = 512 if learn else 64 if smoke else 1024   # verifier-split problems
+                                            # the pool samples
   g.pool_samples_per_role = 2 if smoke else 4   # samples per pool problem, role and source
-  g.heldout_pool_problems = 16 if smoke else 128  # of those, never trained on (eval)
+  g.heldout_pool_problems = 128 if learn else 16 if smoke else 128   # of those, never
+                                            # trained on (eval)
   g.mixture = "equal"                       # equal | exp2 | weights per round, e.g. "1,1,2"
   g.prover_problems = 256 if smoke else 8192    # size of D_pi (prover-split prompts)
   g.eval_problems = 32 if smoke else 256    # held-out test problems per round
@@ -127,13 +138,15 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   g.ppo = pg = ml_collections.ConfigDict()  # prover phase of every round
   pg.max_steps = 6 if smoke else 100        # step budget per round
-  pg.groups = 8 if smoke else 16            # (problem, role) groups per step
-  pg.group_size = 4 if smoke else 8         # b: samples per group (SRC needs b >= 2)
+  pg.groups = 8 if smoke and not learn else 16   # (problem, role) groups per step
+  pg.group_size = 4 if smoke and not learn else 8   # b: samples per group (SRC: b >= 2)
   pg.lr = 2e-4
   pg.warmup_steps = 2 if smoke else 10
   pg.weight_decay = 0.0
   pg.grad_clip = 1.0
-  pg.steps = pg.get_ref("max_steps")        # schedule length
+  pg.steps = pg.get_ref("max_steps")        # schedule length in PPO steps (warmup, then
+                                            # cosine to 10% of lr), whatever epochs and
+                                            # minibatches are
   pg.beta = 0.05                            # KL(pi || pi_init) weight, same for every reward
   pg.adaptive_kl = False
   pg.kl_target = 2.0                        # nats per solution, with adaptive_kl
@@ -145,8 +158,20 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   pg.vf_coef = 0.5
   pg.epochs = 2
   pg.minibatches = 2
-  pg.whiten = True                          # whiten advantages over the batch
-  pg.critic = "shared"                      # shared (value head on the prover) | separate
+  pg.advantages = "rloo"                    # rloo (group baseline, no critic) | gae
+                                            # (separate critic fitted before each round).
+                                            # rloo: measured in tests/test_learning.py and
+                                            # the probes, a constant-reward group gets zero
+                                            # advantage and no critic noise reaches the policy
+  pg.whiten = "batch"                       # scale advantages by their std: none | batch |
+                                            # role (per role); the mean is never subtracted
+  pg.whiten_floor = 0.1                     # std floor of that scaling
+  pg.role_anchor = 1.0                      # weight of the other role's log-prob anchor
+                                            # (rl/prover_step.py); 0: off. Without it,
+                                            # sneaky-only PPO moved the helpful role as
+                                            # much as the sneaky one (probes, docs/results.md)
+  pg.critic_warmup_steps = 4 if smoke else 20   # gae: critic-only steps on the initial
+                                            # policy before each round
   pg.temperature = 1.0
   pg.stop_window = 2 if smoke else 10       # steps averaged by the stopping rules
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ml_collections
 
 from pvg_jax.models import sizes
-from pvg_jax.rl import rewards
+from pvg_jax.rl import prover_step, rewards
 from pvg_jax.verifier import losses, pool
 from pvg_jax.worlds.arith import problems
 
@@ -83,12 +83,17 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     _require(_get(cfg, key) > 0, key, f"must be > 0, got {_get(cfg, key)}")
   for key in ("verifier_pretrain.lam", "game.verifier.lam", "game.ppo.beta",
               "eval.temperature", "game.ppo.temperature", "game.ppo.clip_eps",
-              "game.ppo.value_clip", "game.ppo.vf_coef", "profile_steps"):
+              "game.ppo.value_clip", "game.ppo.vf_coef", "game.ppo.whiten_floor",
+              "game.ppo.role_anchor", "game.ppo.critic_warmup_steps", "profile_steps"):
     _non_negative(cfg, key)
   for key in ("verifier_pretrain.loss", "game.verifier.loss"):
     _one_of(cfg, key, tuple(losses.LOSSES))
   _one_of(cfg, "game.reward", tuple(rewards.REWARDS))
-  _one_of(cfg, "game.ppo.critic", ("shared", "separate"))
+  _one_of(cfg, "game.ppo.advantages", prover_step.ADVANTAGES)
+  _one_of(cfg, "game.ppo.whiten", prover_step.WHITEN)
+  _one_of(cfg, "game.roles", ("both", "helpful", "sneaky"))
+  _require(cfg.game.ppo.advantages != "rloo" or cfg.game.ppo.group_size >= 2,
+           "game.ppo.group_size", "the rloo group baseline needs group_size >= 2")
   _require(cfg.sft.batch_size % 2 == 0, "sft.batch_size", "must be even (half each role)")
   _require(cfg.game.verifier.k % 2 == 0, "game.verifier.k",
            f"must be even (half correct, half incorrect), got {cfg.game.verifier.k}")

@@ -39,7 +39,7 @@ from pvg_jax.worlds.arith import problems
 from pvg_jax.worlds.arith import world as arith_world
 
 FLAW_STREAM, SFT_STREAM, VERIFIER_STREAM, EVAL_STREAM = 1, 2, 3, 4
-CACHE_FORMAT = 4  # bump when what a cache holds changes; old caches are then rebuilt
+CACHE_FORMAT = 5  # bump when what a cache holds changes; old caches are then rebuilt
 
 
 @dataclasses.dataclass
@@ -55,7 +55,7 @@ class Players:
 def player_specs(cfg: ml_collections.ConfigDict,
                  world: arith_world.ArithWorld) -> tuple[ModelSpec, ModelSpec]:
   vocab = world.tokenizer.size
-  prover = functional.make_spec(cfg.prover.size, vocab, ("lm", "value"))
+  prover = functional.make_spec(cfg.prover.size, vocab, ("lm",))
   verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",))
   return prover, verifier
 
@@ -204,6 +204,7 @@ def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
   helpful = ro.role == arith_world.ROLE_HELPFUL
   pair_acc, n_pairs, n_problems = rollout.pairwise_accuracy(ro.problem_index, ro.correct,
                                                             scores)
+  hc, si = helpful & ro.correct, ~helpful & ~ro.correct
   return {
       "helpful_accuracy": float(ro.correct[helpful].mean()),
       "sneaky_accuracy": float(ro.correct[~helpful].mean()),
@@ -214,6 +215,8 @@ def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
       "verifier_pairs": n_pairs,
       "verifier_problems_with_pairs": n_problems,
       "verifier_auc": rollout.roc_auc(ro.correct, scores),
+      "helpful_correct_score": float(scores[hc].mean()) if hc.any() else float("nan"),
+      "sneaky_incorrect_score": float(scores[si].mean()) if si.any() else float("nan"),
       "eval_samples": int(len(index)),
   }
 

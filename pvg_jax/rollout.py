@@ -49,7 +49,8 @@ def both_roles(n_problems: int, per_role: int) -> tuple[np.ndarray, np.ndarray]:
   return index, roles
 
 
-def _pad_to(x: np.ndarray, n: int) -> np.ndarray:
+def pad_rows(x: np.ndarray, n: int) -> np.ndarray:
+  """x padded to n rows by repeating its last row (fixed batch shapes)."""
   return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)]) if len(x) < n else x
 
 
@@ -66,7 +67,7 @@ def sample_rollouts(world: arith_world.ArithWorld, sample_fn: Callable, params,
   prompts = world.prompts(probs, roles)
   outs = []
   for b, start in enumerate(range(0, len(prompts), batch_size)):
-    chunk = _pad_to(prompts[start:start + batch_size], batch_size)
+    chunk = pad_rows(prompts[start:start + batch_size], batch_size)
     outs.append(sample_fn(params, chunk, jax.random.fold_in(key, b)))
     if progress is not None:
       progress.update(1)
@@ -90,8 +91,8 @@ def score_sequences(world: arith_world.ArithWorld, score_fn: Callable, params,
   """Verifier scores [N] of full sequences (role token hidden), in fixed-size batches."""
   view = world.verifier_view(tokens)
   mask = view != world.tokenizer.pad_id
-  outs = [score_fn(params, _pad_to(view[s:s + batch_size], batch_size),
-                   _pad_to(mask[s:s + batch_size], batch_size))
+  outs = [score_fn(params, pad_rows(view[s:s + batch_size], batch_size),
+                   pad_rows(mask[s:s + batch_size], batch_size))
           for s in range(0, len(view), batch_size)]
   return np.concatenate(jax.device_get(outs))[:len(view)]
 

@@ -72,7 +72,8 @@ def print_table(summary: dict, timing: dict) -> None:
   init = summary["initial_players"]
   init_time = timing.get("initial_players", {})
   rows = [("init", init["helpful_accuracy"], init["sneaky_accuracy"],
-           init["verifier_pairwise_accuracy"], math.nan, math.nan, "-", "-",
+           init["verifier_pairwise_accuracy"], init["helpful_correct_score"],
+           init["sneaky_incorrect_score"], "-", "-",
            sum(v for k, v in init_time.items() if k.endswith("seconds")))]
   for r in summary["rounds"]:
     rows.append((str(r["round"]), r["helpful_accuracy"], r["sneaky_accuracy"],

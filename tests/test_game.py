@@ -20,7 +20,9 @@ from tests.conftest import REPO
 
 ROUND_KEYS = ("helpful_accuracy", "sneaky_accuracy", "verifier_heldout_pairwise_accuracy",
               "verifier_heldout_auc", "helpful_correct_score", "sneaky_incorrect_score",
-              "ppo_steps", "stop_reason", "test_verifier_pairwise_accuracy")
+              "ppo_steps", "stop_reason", "test_verifier_pairwise_accuracy",
+              "sneaky_below_10pct_step", "verifier_heldout_newest_pairwise_accuracy",
+              "init_verifier_heldout_newest_pairwise_accuracy")
 
 pytestmark = pytest.mark.slow
 

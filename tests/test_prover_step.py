@@ -1,4 +1,4 @@
-"""The jitted PPO iteration on real arith samples, with a shared and a separate critic."""
+"""The jitted PPO iteration on real arith samples, with the group baseline and with GAE."""
 
 import jax
 import numpy as np
@@ -10,22 +10,50 @@ from pvg_jax.models import functional
 from pvg_jax.worlds.arith import world as arith_world
 
 
-@pytest.mark.parametrize("critic, reward", [("shared", "src"), ("separate", "cgc"),
-                                            ("shared", "correctness")])
-def test_prover_step_updates_policy_and_reports_finite_metrics(smoke_config, critic, reward):
+@pytest.mark.parametrize("advantages, reward, anchor", [("rloo", "src", 0.0),
+                                                       ("gae", "cgc", 0.0),
+                                                       ("rloo", "correctness", 1.0)])
+def test_prover_step_updates_policy_and_reports_finite_metrics(smoke_config, advantages,
+                                                               reward, anchor):
+  state, before, metrics, scores, n, g = _one_step(smoke_config, advantages, reward, anchor,
+                                                   "mixed")
+  assert all(np.isfinite(v) for v in metrics.values()), metrics
+  assert scores.shape == (n,)
+  assert int(state["step"]) == g.epochs * g.minibatches
+  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - b).max()),
+                       state["params"]["policy"], before)
+  assert max(jax.tree.leaves(moved)) > 0
+  # the policy starts equal to the reference: KL of the first batch is exactly 0
+  assert metrics["kl"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_group_baseline_gives_constant_reward_groups_zero_advantage(smoke_config):
+  """Every group all correct under the correctness reward: with the leave-one-out group
+  baseline every advantage is 0 and the policy does not move (a critic baseline with
+  whitening would push these sure right answers around)."""
+  state, before, metrics, _, _, _ = _one_step(smoke_config, "rloo", "correctness", 0.0,
+                                              "all_correct")
+  assert metrics["advantage_abs"] == 0.0
+  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - b).max()),
+                       state["params"]["policy"], before)
+  assert max(jax.tree.leaves(moved)) == 0.0
+
+
+def _one_step(smoke_config, advantages, reward, anchor, labels):
   cfg = smoke_config.copy_and_resolve_references()
   with cfg.unlocked():
-    cfg.game.ppo.critic = critic
+    cfg.game.ppo.advantages = advantages
+    cfg.game.ppo.role_anchor = anchor
     cfg.game.reward = reward
   world = arith_world.ArithWorld(cfg.world, cfg.seed)
   mesh = sharding.make_mesh((2, 2, 2))
   rules = sharding.DEFAULT_RULES
-  pspec = functional.make_spec(cfg.prover.size, world.tokenizer.size, ("lm", "value"))
+  pspec = functional.make_spec(cfg.prover.size, world.tokenizer.size, ("lm",))
   vspec = functional.make_spec(cfg.verifier.size, world.tokenizer.size, ("score",))
   fns = jitted.build(cfg, world, pspec, vspec, mesh)
   policy = functional.init_params(pspec, jax.random.key(0), mesh, rules)
   params = {"policy": policy}
-  if critic == "separate":
+  if advantages == "gae":
     params["critic"] = functional.init_params(fns.critic_spec, jax.random.key(1), mesh, rules)
   state = fns.init_prover_state(params)
   verifier = functional.init_params(vspec, jax.random.key(2), mesh, rules)
@@ -37,19 +65,13 @@ def test_prover_step_updates_policy_and_reports_finite_metrics(smoke_config, cri
   prompts = world.prompts(probs, roles)
   samples = fns.sample_ppo(policy, prompts, jax.random.key(3))
   seqs = world.sequences(prompts, np.asarray(samples.tokens))
-  correct = np.arange(n) % 3 == 0                 # any labels: the step must handle them
+  correct = (np.arange(n) % 3 == 0 if labels == "mixed"    # any labels: the step must
+             else np.ones(n, bool))                         # handle them
   batch = {"tokens": seqs.tokens, "verifier_tokens": world.verifier_view(seqs.tokens),
-           "kv_mask": seqs.kv_mask, "loss_mask": seqs.loss_mask, "correct": correct,
-           "parseable": np.ones(n, bool), "helpful": helpful}
+           "other_role_tokens": world.other_role_view(seqs.tokens), "kv_mask": seqs.kv_mask,
+           "loss_mask": seqs.loss_mask, "correct": correct, "parseable": np.ones(n, bool),
+           "helpful": helpful}
   before = jax.device_get(policy)
-  state, beta, scores, metrics = fns.prover_step(state, policy, verifier, batch,
-                                                 np.float32(0.05), jax.random.key(4))
-  metrics = jax.device_get(metrics)
-  assert all(np.isfinite(v) for v in metrics.values()), metrics
-  assert scores.shape == (n,)
-  assert int(state["step"]) == g.epochs * g.minibatches
-  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - b).max()),
-                       state["params"]["policy"], before)
-  assert max(jax.tree.leaves(moved)) > 0
-  # the policy starts equal to the reference: KL of the first batch is exactly 0
-  assert metrics["kl"] == pytest.approx(0.0, abs=1e-5)
+  state, _, scores, metrics = fns.prover_step(state, policy, verifier, batch,
+                                              np.float32(0.05), jax.random.key(4))
+  return state, before, jax.device_get(metrics), scores, n, g

@@ -18,6 +18,24 @@ def test_src_reward_hand_case():
   np.testing.assert_allclose(r, [[-1.0, -1.0, -1.0], [-1.0, 2.0, -1.0]])
 
 
+@pytest.mark.parametrize("b", [3, 5, 6, 7])
+def test_src_reward_identical_group_gets_the_floor_for_any_group_size(b):
+  # the mean of b identical float32 scores can differ from them by an ulp when b is not a
+  # power of two; that rounding error must not count as "above the mean"
+  for value in (0.1, -1.37, 3.3, 12.7):
+    scores = jnp.full((1, b), value, jnp.float32)
+    r = rewards.src_reward(scores, jnp.ones((1, b), bool), jnp.array([True]))
+    np.testing.assert_array_equal(r, -1.0)
+
+
+def test_oracle_and_zero_rewards():
+  correct = jnp.array([[True, False, False, True]])
+  oracle = rewards.oracle_src_reward(jnp.zeros((1, 4)), correct, jnp.array([True]))
+  np.testing.assert_allclose(oracle, [[0.5, -1.0, -1.0, 0.5]])
+  np.testing.assert_array_equal(rewards.zero_reward(jnp.ones((1, 4)), correct,
+                                                    jnp.array([True])), 0.0)
+
+
 def test_src_reward_ties_and_single_sign_groups():
   scores = jnp.array([[0.5, 0.5, 0.5, 0.5], [3.0, 1.0, 1.0, 1.0]])
   correct = jnp.array([[True, True, True, True], [True, True, True, True]])
@@ -116,11 +134,33 @@ def test_policy_and_value_losses_match_reference():
   assert float(vl) == pytest.approx(ref, rel=1e-5)
 
 
-def test_whiten_and_adaptive_beta():
-  x = jnp.array([[1.0, 2.0, 3.0, 100.0]])
-  mask = jnp.array([[True, True, True, False]])
-  w = ppo.whiten(x, mask)
-  np.testing.assert_allclose(w, [[-1.2247449, 0.0, 1.2247449, 0.0]], atol=1e-5)
+def test_rloo_advantages_match_reference():
+  rng = np.random.default_rng(2)
+  returns = rng.normal(size=(3, 5))
+  returns[1] = 0.7                                   # a group that all earned the same
+  ref = np.array([[r[i] - np.delete(r, i).mean() for i in range(5)] for r in returns])
+  adv = np.asarray(ppo.rloo_advantages(jnp.array(returns)))
+  np.testing.assert_allclose(adv, ref, rtol=1e-5, atol=1e-6)
+  assert np.all(adv[1] == 0.0)
+
+
+def test_scale_advantages_modes():
+  x = jnp.array([[1.0, 100.0], [3.0, 0.0], [0.0, 0.0], [0.5, 0.0]])
+  mask = jnp.array([[True, False], [True, False], [True, False], [True, False]])
+  roles = jnp.array([0, 0, 1, 1])
+  np.testing.assert_allclose(ppo.scale_advantages(x, mask, roles, "none", 0.1), x)
+  real = np.array([1.0, 3.0, 0.0, 0.5])
+  batch = np.asarray(ppo.scale_advantages(x, mask, roles, "batch", 0.1))
+  np.testing.assert_allclose(batch[:, 0], real / real.std(), rtol=1e-5)
+  assert np.all(batch[:, 1] == 0.0)                  # outside the mask
+  role = np.asarray(ppo.scale_advantages(x, mask, roles, "role", 0.1))
+  np.testing.assert_allclose(role[:2, 0], real[:2] / real[:2].std(), rtol=1e-5)
+  np.testing.assert_allclose(role[2:, 0], real[2:] / max(real[2:].std(), 0.1), rtol=1e-5)
+  tiny = np.asarray(ppo.scale_advantages(x * 1e-4, mask, roles, "batch", 0.1))
+  np.testing.assert_allclose(tiny[:, 0], real * 1e-4 / 0.1, rtol=1e-5)   # the floor binds
+
+
+def test_adaptive_beta():
   assert float(ppo.adaptive_beta(0.1, 4.0, 2.0, 10.0)) == pytest.approx(0.1 * 1.02)
   assert float(ppo.adaptive_beta(0.1, 1.9, 2.0, 10.0)) == pytest.approx(0.1 * (1 - 0.005))
 
@@ -146,3 +186,16 @@ def test_stopping_rules():
                                                                      "step_budget"]
   resumed = stopping.StopMonitor("src", 100, 2, src.state())
   assert resumed.summary() == src.summary()
+
+
+def test_sneaky_below_10pct_step_is_recorded_and_resumed():
+  m = stopping.StopMonitor("src", max_steps=100, window=2)
+  for step, acc in enumerate([0.3, 0.1, 0.05, 0.0, 0.0], start=1):
+    m.update(_stats(2.0, -2.0, acc), step)
+    if step == 2:
+      assert m.sneaky_below_step is None             # window mean (0.3 + 0.1) / 2 = 0.2
+    if step == 3:
+      # window (0.1, 0.05): 0.075 < 0.1, recorded at the step it first happens
+      assert m.sneaky_below_step == 3
+      m = stopping.StopMonitor("src", 100, 2, m.state())
+  assert m.sneaky_below_step == 3

@@ -21,9 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from pvg_jax import sharding
 from pvg_jax.games import jitted, phases
-from pvg_jax.models import functional
 from pvg_jax.players import Players
 from pvg_jax.worlds.arith import world as arith_world
 
@@ -38,6 +36,7 @@ def attack_config(cfg: ml_collections.ConfigDict, reward: str) -> ml_collections
   ev = cfg.evals
   out = ml_collections.ConfigDict(cfg.to_dict())
   out.game.reward = reward
+  out.game.roles = "helpful" if reward == "goodhart" else "sneaky"
   out.game.ppo.max_steps = out.game.ppo.steps = ev.attack_steps
   out.game.ppo.groups, out.game.ppo.group_size = ev.attack_groups, ev.attack_group_size
   return out
@@ -52,11 +51,6 @@ class Attacker:
       raise ValueError(f"attack reward {reward!r} not in {tuple(REWARD_IDS)}")
     self.cfg, self.world, self.init, self.reward = attack_config(cfg, reward), world, init, reward
     self.fns = jitted.build(self.cfg, world, init.prover_spec, init.verifier_spec, mesh)
-    self.critic = None
-    if self.fns.critic_spec is not None:
-      self.critic = functional.init_params(
-          self.fns.critic_spec, jax.random.fold_in(jax.random.key(cfg.seed), ATTACK_STREAM),
-          mesh, sharding.DEFAULT_RULES)
 
   def run(self, round_: int, verifier_params, target_score: float) -> dict:
     """Attack V_{round_}; target_score: mean V_i score of round i's helpful-correct
@@ -67,10 +61,9 @@ class Attacker:
       return {"round": round_, "reward": self.reward, "steps": None, "budget": pg.max_steps,
               "target_score": None, "undefined": "round has no helpful-correct solution",
               "accuracy": [], "incorrect_score": []}
-    params = {"policy": self.init.prover_params}
-    if self.critic is not None:
-      params["critic"] = self.critic
-    state = self.fns.init_prover_state(params)
+    state = phases.fresh_prover_state(
+        cfg, self.world, self.fns, self.init, verifier_params,
+        jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), ATTACK_STREAM), round_))
     beta = pg.beta
     role = arith_world.ROLE_HELPFUL if self.reward == "goodhart" else arith_world.ROLE_SNEAKY
     helpful = np.full(pg.groups, role == arith_world.ROLE_HELPFUL)

@@ -27,15 +27,13 @@ import time
 
 import jax
 
-from pvg_jax import players, sharding
+from pvg_jax import players
 from pvg_jax.games import jitted, phases, snapshots
 from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional
 from pvg_jax.verifier.pool import SamplePool
 from pvg_jax.worlds.arith import world as arith_world
-
-CRITIC_STREAM = 21
 
 
 class CompileCounter:
@@ -63,26 +61,22 @@ class CheckabilityGame:
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
     self._sigterm = False
     self.timing: dict = {"initial_players": init.timing}
-    self._initial_critic = None
-    if fns.critic_spec is not None:
-      self._initial_critic = functional.init_params(
-          fns.critic_spec, jax.random.fold_in(jax.random.key(cfg.seed), CRITIC_STREAM), mesh,
-          sharding.DEFAULT_RULES)
 
   # -- state -------------------------------------------------------------------------------
 
-  def _fresh_prover_state(self):
-    """The initial prover (and, with a separate critic, its fixed initial critic) with a
-    fresh optimizer state."""
-    params = {"policy": self.ctx.init.prover_params}
-    if self._initial_critic is not None:
-      params["critic"] = self._initial_critic
-    return self.ctx.fns.init_prover_state(params)
+  def _fresh_prover_state(self, round_: int, verifier_params, fit_critic: bool = True):
+    """Round `round_`'s starting prover: the initial one (critic fitted to it, with GAE)."""
+    ctx = self.ctx
+    return phases.fresh_prover_state(self.cfg, ctx.world, ctx.fns, ctx.init, verifier_params,
+                                     ctx.key(phases.CRITIC_STREAM, round_), fit_critic)
 
   def _abstract(self):
     fns = self.ctx.fns
     as_struct = lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s)  # noqa: E731
-    prover = jax.eval_shape(self._fresh_prover_state)
+    params = {"policy": functional.abstract_params(fns.prover_spec)}
+    if fns.critic_spec is not None:
+      params["critic"] = functional.abstract_params(fns.critic_spec)
+    prover = jax.eval_shape(fns.init_prover_state, params)
     verifier = functional.abstract_params(fns.verifier_spec)
     return {"prover": jax.tree.map(as_struct, prover, fns.ppo_shardings),
             "verifier": jax.tree.map(as_struct, verifier,
@@ -117,7 +111,8 @@ class CheckabilityGame:
     ctx, g = self.ctx, self.cfg.game
     restored = self.ckpt.latest(self._abstract())
     if restored is None:
-      arrays = {"prover": self._fresh_prover_state(), "verifier": ctx.init.verifier_params}
+      arrays = {"prover": self._fresh_prover_state(0, ctx.init.verifier_params, False),
+                "verifier": ctx.init.verifier_params}
       progress = Progress(beta=g.ppo.beta)
     else:
       arrays, progress = restored
@@ -138,11 +133,11 @@ class CheckabilityGame:
       if progress.phase == "verifier":
         verifier, results = phases.verifier_phase(ctx, r, arrays["verifier"])
         snapshots.save(snapshots.verifier_path(self.workdir, r), verifier)
-        prover = (arrays["prover"] if g.warm_start_prover or r == 0
-                  else self._fresh_prover_state())
+        prover = (arrays["prover"] if g.warm_start_prover and r > 0
+                  else self._fresh_prover_state(r, verifier))
         arrays = {"prover": prover, "verifier": verifier}
         progress = dataclasses.replace(progress, phase="prover", ppo_step=0, beta=g.ppo.beta,
-                                       monitor=[], current=results)
+                                       monitor={}, current=results)
         self._save(arrays, progress)
 
       if progress.phase == "prover":
@@ -157,7 +152,8 @@ class CheckabilityGame:
         progress = dataclasses.replace(
             progress, phase="eval", ppo_step=final.step, beta=final.beta,
             monitor=final.monitor,
-            current={**progress.current, "ppo_steps": final.step, "stop_reason": reason})
+            current={**progress.current, "ppo_steps": final.step, "stop_reason": reason,
+                     "sneaky_below_10pct_step": final.monitor.get("sneaky_below_step")})
         self._save(arrays, progress)
 
       if progress.phase == "eval":
@@ -167,7 +163,7 @@ class CheckabilityGame:
         if r + 1 < g.rounds:
           phases.sample_pool_source(ctx, r + 1, policy)
         progress = dataclasses.replace(
-            progress, round=r + 1, phase="verifier", ppo_step=0, monitor=[], current={},
+            progress, round=r + 1, phase="verifier", ppo_step=0, monitor={}, current={},
             rounds=[*progress.rounds, results],
             pool_sources=max(progress.pool_sources, min(r + 2, g.rounds)))
         self._save(arrays, progress)

@@ -40,6 +40,8 @@ class GameFunctions:
   init_prover_state: Callable    # {"policy"[, "critic"]} params -> fresh PPO train state
   verifier_step: Callable   # (state, batch) -> (state, metrics)
   prover_step: Callable     # (state, ref, verifier, batch, beta, key) -> (...)
+  critic_warmup_step: Callable | None   # the same, updating the critic only (gae)
+  init_critic: Callable | None          # key -> sharded random critic params (gae)
 
 
 def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
@@ -48,15 +50,18 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
   rules = sharding.DEFAULT_RULES
   vocab = world.tokenizer.size
   critic_spec = (functional.make_spec(cfg.prover.size, vocab, ("value",))
-                 if g.ppo.critic == "separate" else None)
-  ppo_tx = train_state.make_optimizer(g.ppo)
+                 if g.ppo.advantages == "gae" else None)
+  updates_per_step = g.ppo.epochs * g.ppo.minibatches   # the schedule counts PPO steps
+  player_tx = train_state.make_optimizer(g.ppo, updates_per_step)
+  player_txs = {"policy": player_tx, "critic": player_tx}
+  ppo_tx = train_state.per_player(player_txs)
   verifier_tx = train_state.make_optimizer(g.verifier)
   ppo_param_sh = {"policy": functional.param_shardings(prover_spec, mesh, rules)}
   ppo_abstract = {"policy": functional.abstract_params(prover_spec)}
   if critic_spec is not None:
     ppo_param_sh["critic"] = functional.param_shardings(critic_spec, mesh, rules)
     ppo_abstract["critic"] = functional.abstract_params(critic_spec)
-  ppo_sh = train_state.state_shardings(ppo_param_sh, ppo_abstract, ppo_tx, mesh)
+  ppo_sh = train_state.per_player_state_shardings(ppo_param_sh, ppo_abstract, player_txs, mesh)
   verifier_sh = train_state.spec_state_shardings(verifier_spec, verifier_tx, mesh, rules)
   prover_sh = functional.param_shardings(prover_spec, mesh, rules)
   verifier_param_sh = functional.param_shardings(verifier_spec, mesh, rules)
@@ -85,16 +90,20 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
       steps.make_verifier_step(verifier_spec, verifier_tx, g.verifier.loss, g.verifier.lam),
       verifier_sh, verifier_example, mesh, rules)
 
-  step = prover_step.make_prover_step(prover_spec, critic_spec, verifier_spec, ppo_tx, g.ppo,
-                                      g.reward, g.format_penalty, g.ppo.groups,
-                                      g.ppo.group_size)
+  def make_step(train_policy: bool):
+    return prover_step.make_prover_step(prover_spec, critic_spec, verifier_spec, ppo_tx,
+                                        g.ppo, g.reward, g.format_penalty, g.ppo.groups,
+                                        g.ppo.group_size, train_policy)
   rows = sharding.batch_sharding(mesh, rules, (n_ppo, layout.seq_len))
   flat = sharding.batch_sharding(mesh, rules, (n_ppo,))
-  batch_sh = {"tokens": rows, "verifier_tokens": rows, "kv_mask": rows, "loss_mask": rows,
+  batch_sh = {"tokens": rows, "verifier_tokens": rows, "other_role_tokens": rows,
+              "kv_mask": rows, "loss_mask": rows,
               "correct": flat, "parseable": flat, "helpful": repl}
-  prover = jax.jit(step, in_shardings=(ppo_sh, prover_sh, verifier_param_sh, batch_sh, repl,
+  def jit_prover(step):
+    return jax.jit(step, in_shardings=(ppo_sh, prover_sh, verifier_param_sh, batch_sh, repl,
                                        repl),
                    out_shardings=(ppo_sh, repl, repl, repl), donate_argnums=0)
+
   def init_state(tx, shardings):
     return jax.jit(lambda p: {"params": p, "opt_state": tx.init(p), "step": jnp.int32(0)},
                    out_shardings=shardings)
@@ -103,4 +112,7 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
                        verifier_sh, make_sampler(n_ppo, g.ppo.temperature),
                        make_sampler(g.sample_batch, 1.0), score,
                        init_state(verifier_tx, verifier_sh), init_state(ppo_tx, ppo_sh),
-                       verifier_step, prover)
+                       verifier_step, jit_prover(make_step(True)),
+                       jit_prover(make_step(False)) if critic_spec is not None else None,
+                       None if critic_spec is None else functools.partial(
+                           functional.init_params, critic_spec, mesh=mesh, rules=rules))

@@ -26,7 +26,7 @@ from pvg_jax.rl import rewards, stopping
 from pvg_jax.verifier.pool import SamplePool, mixture_weights
 from pvg_jax.worlds.arith import world as arith_world
 
-POOL_STREAM, VERIFIER_STREAM, PPO_STREAM, EVAL_STREAM = 11, 12, 13, 14
+POOL_STREAM, VERIFIER_STREAM, PPO_STREAM, EVAL_STREAM, CRITIC_STREAM = 11, 12, 13, 14, 15
 HELPFUL, SNEAKY = arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY
 
 
@@ -65,40 +65,43 @@ def sample_pool_source(ctx: Context, source: int, policy_params) -> None:
 
 
 def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, dict]:
-  """Train the round's verifier on a balanced draw from pool sources 0..round_.
+  """Train the round's verifier on fresh balanced batches from pool sources 0..round_.
 
-  Starts from the initial verifier (or `previous_params` with warm_start_verifier).
-  Returns (params, results); results include pairwise accuracy / AUC on held-out pool
-  problems (never trained on).
+  Starts from the initial verifier (or `previous_params` with warm_start_verifier). Every
+  step draws its own `batch_size` problems and k balanced solutions each (pool.py), so the
+  verifier sees the whole pool rather than one fixed draw. Returns (params, results);
+  results include pairwise accuracy / AUC on held-out pool problems (never trained on),
+  of this verifier and of the initial one, over all sources and on the newest source.
   """
   g, vg = ctx.cfg.game, ctx.cfg.game.verifier
   sources = list(range(round_ + 1))
   weights = mixture_weights(g.mixture, len(sources))
   train_problems = np.arange(g.heldout_pool_problems, g.pool_problems)
-  data = ctx.pool.draw(sources, weights, train_problems, vg.k,
-                       ctx.rng(VERIFIER_STREAM, round_, 0))
+  draws = ctx.pool.sampler(sources, weights, train_problems)
   start = previous_params if g.warm_start_verifier else ctx.init.verifier_params
   state = ctx.fns.init_verifier_state(start)
-  correct = np.tile(np.repeat([True, False], vg.k // 2), (vg.batch_size, 1))
   seq = ctx.world.layout.seq_len
-  steps = vg.steps if len(data.tokens) else 0
+  steps = vg.steps if len(draws) else 0
   if not steps:
     logging.warning("round %d: no pool problem has both correct and incorrect samples; the "
                     "verifier keeps its starting weights", round_)
   for step in tqdm(range(steps), desc=f"round {round_} verifier", leave=False,
                    mininterval=1):
-    pick = ctx.rng(VERIFIER_STREAM, round_, step + 1).integers(len(data.tokens),
-                                                                size=vg.batch_size)
-    tokens = ctx.world.verifier_view(data.tokens[pick].reshape(-1, seq))
-    batch = {"tokens": tokens, "kv_mask": data.kv_mask[pick].reshape(-1, seq),
-             "correct": correct, "valid": np.ones_like(correct)}
+    data = draws.batch(ctx.rng(VERIFIER_STREAM, round_, step), vg.batch_size, vg.k)
+    batch = {"tokens": ctx.world.verifier_view(data.tokens.reshape(-1, seq)),
+             "kv_mask": data.kv_mask.reshape(-1, seq), "correct": data.correct,
+             "valid": np.ones_like(data.correct)}
     state, metrics = ctx.fns.verifier_step(state, batch)
     if (step + 1) % ctx.cfg.log_every == 0 or step + 1 == vg.steps:
       ctx.writer.write(f"round_{round_}/verifier", step + 1, metrics)
-  results = {"verifier_train_problems": int(len(data.tokens)),
-             "verifier_skipped_no_correct": data.skipped_no_correct,
-             "verifier_skipped_no_incorrect": data.skipped_no_incorrect,
-             **_heldout_accuracy(ctx, state["params"], sources)}
+  results = {"verifier_train_problems": len(draws),
+             "verifier_skipped_no_correct": draws.skipped_no_correct,
+             "verifier_skipped_no_incorrect": draws.skipped_no_incorrect}
+  for name, params in (("verifier", state["params"]), ("init_verifier",
+                                                        ctx.init.verifier_params)):
+    for tag, srcs in (("heldout", sources), ("heldout_newest", sources[-1:])):
+      results.update({f"{name}_{tag}_{k}": v
+                      for k, v in _heldout_accuracy(ctx, params, srcs).items()})
   return state["params"], results
 
 
@@ -112,8 +115,49 @@ def _heldout_accuracy(ctx: Context, params, sources: list[int]) -> dict:
   scores = rollout.score_sequences(ctx.world, ctx.fns.score, params, tokens,
                                    ctx.cfg.game.sample_batch)
   acc, pairs, _ = rollout.pairwise_accuracy(index, correct, scores)
-  return {"verifier_heldout_pairwise_accuracy": acc, "verifier_heldout_pairs": pairs,
-          "verifier_heldout_auc": rollout.roc_auc(correct, scores)}
+  return {"pairwise_accuracy": acc, "pairs": pairs,
+          "auc": rollout.roc_auc(correct, scores)}
+
+
+def draw_roles(roles: str, rng: np.random.Generator, groups: int) -> np.ndarray:
+  """[groups] bool, True for helpful groups: uniform over both roles (METHOD 1.2), or one
+  role only (`game.roles`: learning probes and control games)."""
+  if roles == "both":
+    return rng.integers(2, size=groups) == HELPFUL
+  return np.full(groups, roles == "helpful")
+
+
+def fresh_prover_state(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
+                       fns: GameFunctions, init: Players, verifier_params,
+                       key: jax.Array, fit_critic: bool = True) -> dict:
+  """The initial prover with a fresh optimizer state, ready for a round's prover phase.
+
+  With GAE the separate critic starts from random weights and is first fitted to the
+  initial policy under this round's reward and verifier: `critic_warmup_steps` PPO
+  iterations on samples of the initial prover that update the critic only. Its
+  advantages are then value estimates of this policy rather than noise from step 0 on.
+  fit_critic=False skips that fit (a placeholder state, e.g. before round 0's verifier).
+  """
+  pg = cfg.game.ppo
+  params = {"policy": init.prover_params}
+  if fns.critic_warmup_step is None:
+    return fns.init_prover_state(params)
+  params["critic"] = fns.init_critic(jax.random.fold_in(key, CRITIC_STREAM))
+  state = fns.init_prover_state(params)
+  warmup = pg.critic_warmup_steps if fit_critic else 0
+  for step in tqdm(range(warmup), desc="critic warm-up", leave=False, mininterval=1):
+    step_key = jax.random.fold_in(jax.random.fold_in(key, CRITIC_STREAM), step + 1)
+    rng = np.random.default_rng(jax.random.key_data(step_key).tolist())
+    problems = rng.integers(cfg.game.prover_problems, size=pg.groups)
+    helpful = draw_roles(cfg.game.roles, rng, pg.groups)
+    probs = world.problems("prover", np.repeat(problems, pg.group_size))
+    roles = np.repeat(np.where(helpful, HELPFUL, SNEAKY), pg.group_size)
+    batch, _, _ = ppo_batch(world, fns.sample_ppo, init.prover_params, probs, roles, helpful,
+                            jax.random.fold_in(step_key, 0))
+    state, _, _, _ = fns.critic_warmup_step(state, init.prover_params, verifier_params, batch,
+                                            np.float32(pg.beta), jax.random.fold_in(step_key, 1))
+  return fns.init_prover_state({"policy": init.prover_params,
+                                "critic": state["params"]["critic"]})
 
 
 @dataclasses.dataclass
@@ -123,7 +167,7 @@ class ProverProgress:
   state: dict
   step: int
   beta: float
-  monitor: list
+  monitor: dict
 
 
 def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverProgress,
@@ -137,7 +181,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   g, pg = ctx.cfg.game, ctx.cfg.game.ppo
   monitor = stopping.StopMonitor(g.reward, pg.max_steps, pg.stop_window, progress.monitor)
   state, beta = progress.state, progress.beta
-  uses_roles = rewards.USES_ROLES[g.reward]
+  roles_drawn = g.roles if rewards.USES_ROLES[g.reward] else "helpful"
   reason = None
   bar = tqdm(total=pg.max_steps, initial=progress.step, desc=f"round {round_} prover",
              leave=False, mininterval=1)
@@ -150,8 +194,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
       jax.profiler.stop_trace()
     rng = ctx.rng(PPO_STREAM, round_, step)
     problems = rng.integers(g.prover_problems, size=pg.groups)
-    helpful = (rng.integers(2, size=pg.groups) == HELPFUL) if uses_roles else np.ones(
-        pg.groups, bool)
+    helpful = draw_roles(roles_drawn, rng, pg.groups)
     key = ctx.key(PPO_STREAM, round_, step)
     probs = ctx.world.problems("prover", np.repeat(problems, pg.group_size))
     roles = np.repeat(np.where(helpful, HELPFUL, SNEAKY), pg.group_size)
@@ -207,6 +250,7 @@ def ppo_batch(world: arith_world.ArithWorld, sample_fn, policy_params, probs, ro
   checks = [world.check(p, s) for p, s in zip(probs, solutions)]
   seqs = world.sequences(prompts, solutions)
   batch = {"tokens": seqs.tokens, "verifier_tokens": world.verifier_view(seqs.tokens),
+           "other_role_tokens": world.other_role_view(seqs.tokens),
            "kv_mask": seqs.kv_mask, "loss_mask": seqs.loss_mask,
            "correct": np.array([c.correct for c in checks]),
            "parseable": np.array(["format" not in c.errors for c in checks]),

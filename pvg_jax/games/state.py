@@ -35,7 +35,7 @@ class Progress:
   phase: str = "verifier"
   ppo_step: int = 0
   beta: float = 0.0
-  monitor: list = dataclasses.field(default_factory=list)
+  monitor: dict = dataclasses.field(default_factory=dict)   # StopMonitor.state()
   rounds: list = dataclasses.field(default_factory=list)   # finished rounds' results
   current: dict = dataclasses.field(default_factory=dict)  # this round's results so far
   pool_sources: int = 0

@@ -16,11 +16,36 @@ def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
   return jnp.where(mask, x, 0.0).sum() / jnp.maximum(mask.sum(), 1)
 
 
-def whiten(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array:
-  """(x - mean) / std over the masked entries (advantage whitening); 0 outside the mask."""
-  mean = masked_mean(x, mask)
-  var = masked_mean(jnp.square(x - mean), mask)
-  return jnp.where(mask, (x - mean) * jax.lax.rsqrt(var + eps), 0.0)
+def rloo_advantages(returns: jax.Array) -> jax.Array:
+  """Leave-one-out group baseline (RLOO, Ahmadian et al. 2024) over [G, b] returns:
+
+      A_i = T_i - (1 / (b - 1)) sum_{j != i} T_j  =  b / (b - 1) (T_i - mean_j T_j).
+
+  A group whose b returns are all equal gets A = 0 (needs b >= 2)."""
+  b = returns.shape[1]
+  return (returns - returns.mean(axis=1, keepdims=True)) * (b / (b - 1))
+
+
+def scale_advantages(advantages: jax.Array, mask: jax.Array, row_group: jax.Array,
+                     mode: str, floor: float) -> jax.Array:
+  """Advantages divided by their standard deviation (mean not subtracted):
+
+      A / max(std(A), floor)
+
+  std over every masked token of the batch ("batch"), over the tokens of each row group
+  separately ("role": row_group [B] is 0 for helpful and 1 for sneaky rows), or no scaling
+  ("none"). The mean is kept, so a zero advantage (a group whose solutions all earned the
+  same) stays zero; the floor keeps a batch of near-equal returns from being blown up to
+  unit size."""
+  if mode == "none":
+    return advantages
+  groups = jnp.zeros_like(row_group) if mode == "batch" else row_group
+  out = advantages
+  for g in (0, 1):
+    sel = mask & (groups == g)[:, None]
+    std = jnp.sqrt(masked_mean(jnp.square(advantages - masked_mean(advantages, sel)), sel))
+    out = jnp.where(sel, advantages / jnp.maximum(std, floor), out)
+  return jnp.where(mask, out, 0.0)
 
 
 def token_rewards(final_reward: jax.Array, logp: jax.Array, ref_logp: jax.Array,

@@ -1,11 +1,30 @@
 """One jitted PPO iteration of the prover (METHOD 1.2), from graded samples to new weights.
 
-    verifier scores -> rewards per (problem, role) group -> per-token KL-penalized rewards
-    -> GAE -> (whitened) advantages -> `epochs` x `minibatches` clipped PPO updates
+    verifier scores -> rewards per (problem, role) group -> KL-penalized rewards
+    -> advantages (group baseline or GAE with a separate critic) -> scaled advantages
+    -> `epochs` x `minibatches` clipped PPO updates
 
 all inside one jit (epochs and minibatches are lax.scans), so an iteration is one dispatch.
-The critic is the prover's own value head ("shared") or a separate network ("separate");
-either way one optimizer updates {"policy": ..., "critic": ...} together.
+
+Advantages (`cfg.advantages`):
+- "rloo": the leave-one-out group baseline (Ahmadian et al. 2024). Each solution's return
+  T_i = R_i - beta * sum_t KL_t is compared with the mean return of the other b - 1
+  solutions of its (problem, role) group, A_i = T_i - mean_{j != i} T_j, on every token.
+  A group whose solutions all earn the same gets zero advantage, and no critic is needed.
+- "gae": token-level GAE with a separate critic network (a trunk with a value head), fitted
+  to the initial policy before the round (`make_prover_step(..., train_policy=False)` steps
+  update the critic only).
+The policy and the critic are separate players with their own optimizers, each clipped on
+its own, so a value-loss gradient can never shrink or steer the policy's update.
+
+Role anchor (`cfg.role_anchor` = c > 0): both roles share every weight, so an update that
+makes one role's solutions more likely also moves the other role's. The anchor keeps the
+other role's log-probabilities of this batch's solutions where the initial prover had them:
+
+    L_anchor = c * 0.5 * E_t (log pi(z_t | x, other role) - log pi_init(z_t | x, other role))^2
+
+(zero iff the other role's distribution is unchanged on those tokens). The probes measure
+what it buys (pvg_jax/games/probes.py).
 """
 
 from __future__ import annotations
@@ -18,22 +37,14 @@ import optax
 from pvg_jax.models import functional
 from pvg_jax.models.transformer import ModelSpec
 from pvg_jax.rl import ppo, rewards
+from pvg_jax.training import state as train_state
 
-
-def policy_outputs(policy_spec: ModelSpec, critic_spec: ModelSpec | None, params, tokens,
-                   kv_mask, num_predicted: int):
-  """Log-probs of the policy and values of the critic on the last `num_predicted` columns."""
-  if critic_spec is None:
-    return functional.token_logprobs(policy_spec, params["policy"], tokens, kv_mask,
-                                     num_predicted, values=True)
-  logp = functional.token_logprobs(policy_spec, params["policy"], tokens, kv_mask,
-                                   num_predicted)
-  values = critic_values(critic_spec, params["critic"], tokens, kv_mask, num_predicted)
-  return logp, values
+ADVANTAGES = ("rloo", "gae")
+WHITEN = ("none", "batch", "role")
 
 
 def critic_values(spec: ModelSpec, params, tokens, kv_mask, num_predicted: int):
-  """Value estimates of a separate critic (a trunk with only a value head)."""
+  """Value estimates V(s_t) of a separate critic on the last `num_predicted` columns."""
   m = functional.model(spec, params)
   hidden, _ = m(tokens, functional.positions_from_mask(kv_mask), kv_mask)
   return m.values(hidden[:, -num_predicted - 1:-1])
@@ -42,62 +53,99 @@ def critic_values(spec: ModelSpec, params, tokens, kv_mask, num_predicted: int):
 def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
                      verifier_spec: ModelSpec, tx: optax.GradientTransformation,
                      cfg: ml_collections.ConfigDict, reward: str, format_penalty: bool,
-                     groups: int, group_size: int):
+                     groups: int, group_size: int, train_policy: bool = True):
   """(state, ref_params, verifier_params, batch, beta, key) -> (state, beta, scores, metrics).
 
-  batch: tokens / verifier_tokens / kv_mask [N, T] (N = groups * group_size, rows grouped
-  by (problem, role)), loss_mask [N, S] over the solution columns, correct / parseable [N]
-  bool, helpful [groups] bool.
-  cfg: the ppo config (gamma, gae_lambda, clip_eps, value_clip, vf_coef, epochs,
-  minibatches, whiten, adaptive_kl, kl_target, kl_horizon).
+  state["params"] = {"policy": ...[, "critic": ...]} (critic iff critic_spec is given,
+  which cfg.advantages == "gae" requires). batch: tokens / verifier_tokens / kv_mask [N, T]
+  (N = groups * group_size, rows grouped by (problem, role)), loss_mask [N, S] over the
+  solution columns, correct / parseable [N] bool, helpful [groups] bool.
+  other_role_tokens [N, T] the same rows with the role token swapped (role anchor).
+  cfg: the ppo config (advantages, whiten, whiten_floor, role_anchor, gamma, gae_lambda, clip_eps,
+  value_clip, vf_coef, epochs, minibatches, adaptive_kl, kl_target, kl_horizon).
+  train_policy=False: the critic warm-up step (policy loss dropped, policy kept as is).
   """
+  if (cfg.advantages == "gae") != (critic_spec is not None):
+    raise ValueError(f"advantages={cfg.advantages!r} needs a critic iff it is 'gae'")
   reward_fn = rewards.REWARDS[reward]
+  num_rows = groups * group_size
 
   def loss_fn(params, mb):
-    logp, values = policy_outputs(policy_spec, critic_spec, params, mb["tokens"],
-                                  mb["kv_mask"], mb["loss_mask"].shape[1])
-    pl, pm = ppo.policy_loss(logp, mb["old_logp"], mb["advantages"], mb["loss_mask"],
-                             cfg.clip_eps)
-    vl, vm = ppo.value_loss(values, mb["old_values"], mb["returns"], mb["loss_mask"],
-                            cfg.value_clip)
-    return pl + cfg.vf_coef * vl, {**pm, **vm}
+    loss, metrics = 0.0, {}
+    if train_policy:
+      logp = functional.token_logprobs(policy_spec, params["policy"], mb["tokens"],
+                                       mb["kv_mask"], mb["loss_mask"].shape[1])
+      loss, metrics = ppo.policy_loss(logp, mb["old_logp"], mb["advantages"],
+                                      mb["loss_mask"], cfg.clip_eps)
+      if cfg.role_anchor:
+        other = functional.token_logprobs(policy_spec, params["policy"],
+                                          mb["other_role_tokens"], mb["kv_mask"],
+                                          mb["loss_mask"].shape[1])
+        anchor = 0.5 * ppo.masked_mean(jnp.square(other - mb["other_ref_logp"]),
+                                       mb["loss_mask"])
+        loss, metrics = loss + cfg.role_anchor * anchor, {**metrics, "role_anchor": anchor}
+    if critic_spec is not None:
+      values = critic_values(critic_spec, params["critic"], mb["tokens"], mb["kv_mask"],
+                             mb["loss_mask"].shape[1])
+      vl, vm = ppo.value_loss(values, mb["old_values"], mb["returns"], mb["loss_mask"],
+                              cfg.value_clip)
+      loss, metrics = loss + cfg.vf_coef * vl, {**metrics, **vm}
+    return loss, metrics
 
   def minibatch_step(state, mb):
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"], mb)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-    metrics["grad_norm"] = optax.global_norm(grads)
+    if not train_policy:
+      updates = {**updates, "policy": jax.tree.map(jnp.zeros_like, updates["policy"])}
+      opt_state = {**opt_state, "policy": state["opt_state"]["policy"]}
+    metrics["grad_norm_policy"] = optax.global_norm(grads["policy"])
+    metrics["lr"] = train_state.applied_learning_rate(opt_state["policy"])
     return {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
             "step": state["step"] + 1}, metrics
 
   def epoch(state, data_and_key):
     data, key = data_and_key
-    n = data["tokens"].shape[0]
-    perm = jax.random.permutation(key, n)
+    perm = jax.random.permutation(key, num_rows)
     shuffled = jax.tree.map(
-        lambda x: x[perm].reshape(cfg.minibatches, n // cfg.minibatches, *x.shape[1:]), data)
+        lambda x: x[perm].reshape(cfg.minibatches, num_rows // cfg.minibatches, *x.shape[1:]),
+        data)
     return jax.lax.scan(minibatch_step, state, shuffled)
 
   def step(state, ref_params, verifier_params, batch, beta, key):
+    shape = (groups, group_size)
     scores = functional.scores(verifier_spec, verifier_params, batch["verifier_tokens"],
                                batch["kv_mask"])
-    shape = (groups, group_size)
     final = reward_fn(scores.reshape(shape), batch["correct"].reshape(shape), batch["helpful"])
     if format_penalty:
       final = rewards.with_format_penalty(final, batch["parseable"].reshape(shape))
     final = final.reshape(-1)
     mask = batch["loss_mask"]
     num = mask.shape[1]
-    logp, values = policy_outputs(policy_spec, critic_spec, state["params"], batch["tokens"],
-                                  batch["kv_mask"], num)
+    params = state["params"]
+    logp = functional.token_logprobs(policy_spec, params["policy"], batch["tokens"],
+                                     batch["kv_mask"], num)
     ref_logp = functional.token_logprobs(policy_spec, ref_params, batch["tokens"],
                                          batch["kv_mask"], num)
     token_r, kl = ppo.token_rewards(final, logp, ref_logp, mask, beta)
-    advantages, returns = ppo.compute_gae(token_r, values, mask, cfg.gamma, cfg.gae_lambda)
-    if cfg.whiten:
-      advantages = ppo.whiten(advantages, mask)
     data = {"tokens": batch["tokens"], "kv_mask": batch["kv_mask"], "loss_mask": mask,
-            "old_logp": logp, "old_values": values, "advantages": advantages,
-            "returns": returns}
+            "old_logp": logp}
+    if cfg.role_anchor:
+      data.update(other_role_tokens=batch["other_role_tokens"],
+                  other_ref_logp=functional.token_logprobs(
+                      policy_spec, ref_params, batch["other_role_tokens"], batch["kv_mask"],
+                      num))
+    if critic_spec is None:
+      returns = token_r.sum(axis=1).reshape(shape)           # R - beta * KL per solution
+      advantages = ppo.rloo_advantages(returns).reshape(-1)[:, None] * mask
+    else:
+      values = critic_values(critic_spec, params["critic"], batch["tokens"],
+                             batch["kv_mask"], num)
+      advantages, returns = ppo.compute_gae(token_r, values, mask, cfg.gamma, cfg.gae_lambda)
+      data.update(old_values=values, returns=returns)
+    row_group = jnp.repeat(jnp.where(batch["helpful"], 0, 1), group_size)
+    advantages = ppo.scale_advantages(advantages, mask, row_group, cfg.whiten,
+                                      cfg.whiten_floor)
+    data["advantages"] = advantages
     keys = jax.random.split(key, cfg.epochs)
     state, metrics = jax.lax.scan(epoch, state, (jax.tree.map(
         lambda x: jnp.broadcast_to(x, (cfg.epochs, *x.shape)), data), keys))
@@ -106,7 +154,8 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
     if cfg.adaptive_kl:
       beta = ppo.adaptive_beta(beta, kl_per_solution, cfg.kl_target, cfg.kl_horizon)
     metrics.update(reward=final.mean(), kl=kl_per_solution, beta=beta,
-                   solution_tokens=mask.sum(axis=1).mean())
+                   solution_tokens=mask.sum(axis=1).mean(),
+                   advantage_abs=ppo.masked_mean(jnp.abs(advantages), mask))
     return state, beta, scores, metrics
 
   return step

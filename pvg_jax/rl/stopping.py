@@ -2,7 +2,8 @@
 
 - src: stop when the mean verifier score of sneaky-incorrect solutions reaches that of
   helpful-correct ones (score parity). (K also reports when sneaky accuracy falls below
-  10%; the summary records the first step it does, it does not stop the round.)
+  10%: `sneaky_below_step` is the first step at which the window's sneaky accuracy is
+  below SNEAKY_ACCURACY_MARK; it is recorded, it does not stop the round.)
 - cgc: score parity AND sneaky accuracy < 5%.
 - goodhart: training accuracy < 0.2 averaged over the last 80 RL steps.
 - correctness: the step budget only.
@@ -19,6 +20,7 @@ import numpy as np
 GOODHART_WINDOW = 80
 GOODHART_ACCURACY = 0.2
 CGC_SNEAKY_ACCURACY = 0.05
+SNEAKY_ACCURACY_MARK = 0.1
 
 
 @dataclasses.dataclass
@@ -44,15 +46,19 @@ class StepStats:
 
 
 class StopMonitor:
-  """Feeds on StepStats; `update` returns the reason to stop or None."""
+  """Feeds on StepStats; `update` returns the reason to stop or None. `state()` is a JSON
+  dict from which the monitor resumes exactly."""
 
-  def __init__(self, reward: str, max_steps: int, window: int, history=None):
+  def __init__(self, reward: str, max_steps: int, window: int, state: dict | None = None):
     self.reward, self.max_steps, self.window = reward, max_steps, window
-    self.history: list[StepStats] = [StepStats(**h) for h in (history or [])]
+    state = state or {}
+    self.history: list[StepStats] = [StepStats(**h) for h in state.get("history", [])]
+    self.sneaky_below_step: int | None = state.get("sneaky_below_step")
 
-  def state(self) -> list[dict]:
+  def state(self) -> dict:
     keep = max(self.window, GOODHART_WINDOW)
-    return [dataclasses.asdict(h) for h in self.history[-keep:]]
+    return {"history": [dataclasses.asdict(h) for h in self.history[-keep:]],
+            "sneaky_below_step": self.sneaky_below_step}
 
   def _sum(self, steps: int) -> StepStats:
     total = StepStats()
@@ -77,6 +83,9 @@ class StopMonitor:
   def update(self, stats: StepStats, step: int) -> str | None:
     self.history.append(stats)
     w = self.summary()
+    if (self.sneaky_below_step is None and len(self.history) >= self.window
+        and w["sneaky_accuracy"] < SNEAKY_ACCURACY_MARK):
+      self.sneaky_below_step = step
     parity = (len(self.history) >= self.window
               and w["sneaky_incorrect_score"] >= w["helpful_correct_score"])
     if self.reward == "src":

@@ -7,10 +7,15 @@ the initial prover, source j >= 1 the prover trained in round j - 1. Each source
 `source_{j}.npz` written atomically (temp file + rename), so a crash never leaves half a
 source, and the pool survives restarts and feeds the evaluations.
 
-In round i the verifier trains on sources 0..i. For every verifier-split problem, k
-solutions are drawn, k/2 correct and k/2 incorrect, each from a source chosen with the
-round's mixture weights among the sources that have such a solution for that problem.
-Problems lacking correct or incorrect solutions in every source are skipped and counted.
+In round i the verifier trains on sources 0..i (METHOD 1.1). Every verifier step draws a
+fresh balanced batch (`BalancedSampler.batch`): `batch_size` distinct problems, and for each
+k solutions, k/2 correct and k/2 incorrect. For each solution a source is chosen with the
+round's mixture weights, renormalized over the sources that still have an undrawn solution
+of the needed correctness for that problem (a source without one cannot contribute, so its
+share goes to the others for that problem only); the solution is then drawn from that
+source without replacement, and with replacement only once every source has run out.
+Problems lacking correct or incorrect solutions in every source are never drawn, and
+counted.
 """
 
 from __future__ import annotations
@@ -60,8 +65,57 @@ class VerifierData:
   kv_mask: np.ndarray
   correct: np.ndarray
   source: np.ndarray
-  skipped_no_correct: int
-  skipped_no_incorrect: int
+
+
+class BalancedSampler:
+  """Balanced draws from pool sources (see the module docstring), indexed once per round."""
+
+  def __init__(self, data: list[dict[str, np.ndarray]], sources: list[int],
+               weights: np.ndarray, problems: np.ndarray):
+    self.data, self.sources, self.weights = data, sources, np.asarray(weights, float)
+    by_source = [_index(d, problems) if w > 0 else {} for d, w in zip(data, self.weights)]
+    # rows[p][want] = list over sources of that source's rows of problem p with correct=want
+    self.rows, self.skipped_no_correct, self.skipped_no_incorrect = {}, 0, 0
+    for p in problems:
+      entry = {want: [b.get((int(p), want), []) for b in by_source] for want in (True, False)}
+      if not any(entry[True]):
+        self.skipped_no_correct += 1
+      elif not any(entry[False]):
+        self.skipped_no_incorrect += 1
+      else:
+        self.rows[int(p)] = entry
+    self.problems = np.array(sorted(self.rows), int)
+
+  def __len__(self) -> int:
+    return len(self.problems)
+
+  def _pick(self, lists: list[list[int]], n: int, rng: np.random.Generator):
+    """n (source, row) picks from per-source row lists, without replacement until every
+    source has run out."""
+    left = [list(rows) for rows in lists]
+    picks = []
+    for _ in range(n):
+      if not any(left):
+        left = [list(rows) for rows in lists]
+      avail = [j for j, rows in enumerate(left) if rows]
+      w = self.weights[avail]
+      j = avail[rng.choice(len(avail), p=w / w.sum())]
+      picks.append((j, left[j].pop(rng.integers(len(left[j])))))
+    return picks
+
+  def batch(self, rng: np.random.Generator, batch_size: int, k: int) -> VerifierData:
+    """`batch_size` distinct problems (all of them, with repeats, if fewer), k balanced
+    solutions each."""
+    if k % 2:
+      raise ValueError(f"k={k} solutions per problem must be even (half correct)")
+    chosen = rng.choice(self.problems, size=batch_size, replace=len(self) < batch_size)
+    picks = [self._pick(self.rows[int(p)][True], k // 2, rng)
+             + self._pick(self.rows[int(p)][False], k // 2, rng) for p in chosen]
+    tokens = np.stack([np.stack([self.data[j]["tokens"][r] for j, r in pk]) for pk in picks])
+    kv = np.stack([np.stack([self.data[j]["kv_mask"][r] for j, r in pk]) for pk in picks])
+    correct = np.tile(np.repeat([True, False], k // 2), (len(chosen), 1))
+    source = np.array([[self.sources[j] for j, _ in pk] for pk in picks])
+    return VerifierData(chosen, tokens, kv, correct, source)
 
 
 class SamplePool:
@@ -84,42 +138,10 @@ class SamplePool:
     with np.load(self.path(source)) as data:
       return {f: data[f] for f in FIELDS}
 
-  def draw(self, sources: list[int], weights: np.ndarray, problems: np.ndarray, k: int,
-           rng: np.random.Generator) -> VerifierData:
-    """Balanced k-per-problem draw (k even) from `sources` with mixture `weights`."""
-    if k % 2:
-      raise ValueError(f"k={k} solutions per problem must be even (half correct)")
-    data = [self.load(s) for s in sources]
-    by_source = [_index(d, problems) for d in data]
-    rows, skipped_c, skipped_i = [], 0, 0
-    for p in problems:
-      picks = []
-      for want in (True, False):
-        avail = [(j, by_source[j].get((int(p), want), [])) for j in range(len(sources))]
-        avail = [(j, rows_) for j, rows_ in avail if rows_]
-        if not avail:
-          break
-        w = np.array([weights[j] for j, _ in avail])
-        for _ in range(k // 2):
-          j, rows_ = avail[rng.choice(len(avail), p=w / w.sum())]
-          picks.append((j, rows_[rng.integers(len(rows_))]))
-      else:
-        rows.append((p, picks))
-        continue
-      if want:
-        skipped_c += 1
-      else:
-        skipped_i += 1
-    if not rows:
-      empty = np.zeros((0, k, data[0]["tokens"].shape[1]))
-      return VerifierData(np.zeros(0, int), empty.astype(np.int32), empty.astype(bool),
-                          np.zeros((0, k), bool), np.zeros((0, k), int), skipped_c, skipped_i)
-    tokens = np.stack([np.stack([data[j]["tokens"][r] for j, r in picks]) for _, picks in rows])
-    kv = np.stack([np.stack([data[j]["kv_mask"][r] for j, r in picks]) for _, picks in rows])
-    correct = np.tile(np.repeat([True, False], k // 2), (len(rows), 1))
-    source = np.array([[sources[j] for j, _ in picks] for _, picks in rows])
-    return VerifierData(np.array([p for p, _ in rows]), tokens, kv, correct, source,
-                        skipped_c, skipped_i)
+  def sampler(self, sources: list[int], weights: np.ndarray,
+              problems: np.ndarray) -> BalancedSampler:
+    """Balanced draws from `sources` with mixture `weights` over `problems`."""
+    return BalancedSampler([self.load(s) for s in sources], sources, weights, problems)
 
 
 def _index(data: dict[str, np.ndarray], problems: np.ndarray) -> dict:

@@ -98,6 +98,14 @@ class ArithWorld:
     out[:, self.layout.role_column] = self.tokenizer.ids[tokenizer.VERIFY]
     return out
 
+  def other_role_view(self, tokens: np.ndarray) -> np.ndarray:
+    """The same sequences with the role token swapped (helpful <-> sneaky)."""
+    out = np.array(tokens, copy=True)
+    col, ids = self.layout.role_column, self.tokenizer.ids
+    helpful = out[:, col] == ids[tokenizer.HELPFUL]
+    out[:, col] = np.where(helpful, ids[tokenizer.SNEAKY], ids[tokenizer.HELPFUL])
+    return out
+
   def check(self, problem: problems.Problem, solution_ids) -> checker.CheckResult:
     return checker.check(problem, self.tokenizer.solution_words(solution_ids))
 
