@@ -29,6 +29,8 @@ what it buys (pvg_jax/games/probes.py).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -48,6 +50,16 @@ def critic_values(spec: ModelSpec, params, tokens, kv_mask, num_predicted: int):
   m = functional.model(spec, params)
   hidden, _ = m(tokens, functional.positions_from_mask(kv_mask), kv_mask)
   return m.values(hidden[:, -num_predicted - 1:-1])
+
+
+ROUNDING_NATS = 1e-4   # log-prob differences below this are float rounding, not change
+
+
+def _beyond_rounding(diff: jax.Array) -> jax.Array:
+  """diff with |diff| < ROUNDING_NATS set to 0. The same log-probs computed in a
+  differentiated and in a plain forward pass differ by float rounding (~1e-7), and Adam
+  would scale that gradient up to a full-size step away from an unchanged policy."""
+  return jnp.where(jnp.abs(diff) < ROUNDING_NATS, 0.0, diff)
 
 
 def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
@@ -70,7 +82,7 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
   reward_fn = rewards.REWARDS[reward]
   num_rows = groups * group_size
 
-  def loss_fn(params, mb):
+  def loss_fn(params, ref_params, mb):
     loss, metrics = 0.0, {}
     if train_policy:
       logp = functional.token_logprobs(policy_spec, params["policy"], mb["tokens"],
@@ -78,10 +90,10 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
       loss, metrics = ppo.policy_loss(logp, mb["old_logp"], mb["advantages"],
                                       mb["loss_mask"], cfg.clip_eps)
       if cfg.role_anchor:
-        other = functional.token_logprobs(policy_spec, params["policy"],
-                                          mb["other_role_tokens"], mb["kv_mask"],
-                                          mb["loss_mask"].shape[1])
-        anchor = 0.5 * ppo.masked_mean(jnp.square(other - mb["other_ref_logp"]),
+        other, other_ref = (functional.token_logprobs(
+            policy_spec, p, mb["other_role_tokens"], mb["kv_mask"], mb["loss_mask"].shape[1])
+            for p in (params["policy"], jax.lax.stop_gradient(ref_params)))
+        anchor = 0.5 * ppo.masked_mean(jnp.square(_beyond_rounding(other - other_ref)),
                                        mb["loss_mask"])
         loss, metrics = loss + cfg.role_anchor * anchor, {**metrics, "role_anchor": anchor}
     if critic_spec is not None:
@@ -92,8 +104,8 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
       loss, metrics = loss + cfg.vf_coef * vl, {**metrics, **vm}
     return loss, metrics
 
-  def minibatch_step(state, mb):
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"], mb)
+  def minibatch_step(ref_params, state, mb):
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"], ref_params, mb)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     if not train_policy:
       updates = {**updates, "policy": jax.tree.map(jnp.zeros_like, updates["policy"])}
@@ -103,13 +115,13 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
     return {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
             "step": state["step"] + 1}, metrics
 
-  def epoch(state, data_and_key):
+  def epoch(ref_params, state, data_and_key):
     data, key = data_and_key
     perm = jax.random.permutation(key, num_rows)
     shuffled = jax.tree.map(
         lambda x: x[perm].reshape(cfg.minibatches, num_rows // cfg.minibatches, *x.shape[1:]),
         data)
-    return jax.lax.scan(minibatch_step, state, shuffled)
+    return jax.lax.scan(functools.partial(minibatch_step, ref_params), state, shuffled)
 
   def step(state, ref_params, verifier_params, batch, beta, key):
     shape = (groups, group_size)
@@ -130,10 +142,7 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
     data = {"tokens": batch["tokens"], "kv_mask": batch["kv_mask"], "loss_mask": mask,
             "old_logp": logp}
     if cfg.role_anchor:
-      data.update(other_role_tokens=batch["other_role_tokens"],
-                  other_ref_logp=functional.token_logprobs(
-                      policy_spec, ref_params, batch["other_role_tokens"], batch["kv_mask"],
-                      num))
+      data["other_role_tokens"] = batch["other_role_tokens"]
     if critic_spec is None:
       returns = token_r.sum(axis=1).reshape(shape)           # R - beta * KL per solution
       advantages = ppo.rloo_advantages(returns).reshape(-1)[:, None] * mask
@@ -147,7 +156,7 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
                                       cfg.whiten_floor)
     data["advantages"] = advantages
     keys = jax.random.split(key, cfg.epochs)
-    state, metrics = jax.lax.scan(epoch, state, (jax.tree.map(
+    state, metrics = jax.lax.scan(functools.partial(epoch, ref_params), state, (jax.tree.map(
         lambda x: jnp.broadcast_to(x, (cfg.epochs, *x.shape)), data), keys))
     metrics = jax.tree.map(jnp.mean, metrics)
     kl_per_solution = kl.sum(axis=1).mean()
