@@ -220,13 +220,13 @@ def main(argv) -> None:
   f = flags.FLAGS
   cfg = f.config
   config_lib.validate(cfg)
-  workdir = pathlib.Path(f.workdir)
-  mesh = sharding.make_mesh(cfg.mesh.shape)
-  init = players.initial_players(cfg, workdir, mesh, MetricWriter(workdir))
   names = f.probes.split(",")
   unknown = [n for n in names if n not in PROBES]
   if unknown:
     raise SystemExit(f"--probes: unknown {unknown}; choose from {sorted(PROBES)}")
+  workdir = pathlib.Path(f.workdir)
+  mesh = sharding.make_mesh(cfg.mesh.shape)
+  init = players.initial_players(cfg, workdir, mesh, MetricWriter(workdir))
   run_all(cfg, workdir, mesh, init, names, f.steps, f.problems)
   print(f"wrote {workdir / 'probes.md'}")
 
