@@ -95,6 +95,11 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   _require(cfg.game.ppo.advantages != "rloo" or cfg.game.ppo.group_size >= 2,
            "game.ppo.group_size", "the rloo group baseline needs group_size >= 2")
   _require(cfg.sft.batch_size % 2 == 0, "sft.batch_size", "must be even (half each role)")
+  _require(0 < cfg.game.ppo.role_anchor_share <= 1, "game.ppo.role_anchor_share",
+           f"must be in (0, 1], got {cfg.game.ppo.role_anchor_share}")
+  share = cfg.game.verifier.generator_share
+  _require(0 <= share < 1, "game.verifier.generator_share",
+           f"must be in [0, 1) so every step has pool problems, got {share}")
   _require(cfg.game.verifier.k % 2 == 0, "game.verifier.k",
            f"must be even (half correct, half incorrect), got {cfg.game.verifier.k}")
   _require(cfg.game.reward != "src" or cfg.game.ppo.group_size >= 2, "game.ppo.group_size",

@@ -115,6 +115,36 @@ def pairwise_accuracy(problem_index: np.ndarray, correct: np.ndarray,
   return (wins / pairs if pairs else float("nan")), pairs, problems
 
 
+def pairwise_gain(problem_index: np.ndarray, correct: np.ndarray, scores_new: np.ndarray,
+                  scores_old: np.ndarray) -> tuple[float, float]:
+  """Paired change of pairwise accuracy from scores_old to scores_new on the same samples,
+  and its standard error with pairs clustered by problem.
+
+  With W_p the pairs and D_p = wins_new_p - wins_old_p of problem p (H problems with pairs),
+  the gain is G = sum_p D_p / sum_p W_p (exactly the difference of the two pooled
+  accuracies) and its cluster-robust standard error (the ratio estimator's linearization)
+  is sqrt(H / (H - 1) * sum_p (D_p - G W_p)^2) / sum_p W_p. Both verifiers are judged on
+  the same pairs, so the shared difficulty of a problem cancels and the error is much
+  smaller than either accuracy's.
+  """
+  d, w = [], []
+  for p in np.unique(problem_index):
+    sel = problem_index == p
+    good, bad = sel & correct, sel & ~correct
+    if good.any() and bad.any():
+      wins = [((s[good][:, None] - s[bad][None, :]) > 0).sum()
+              + 0.5 * ((s[good][:, None] - s[bad][None, :]) == 0).sum()
+              for s in (scores_new, scores_old)]
+      d.append(float(wins[0] - wins[1]))
+      w.append(float(good.sum() * bad.sum()))
+  if len(d) < 2:
+    return float("nan"), float("nan")
+  d, w = np.array(d), np.array(w)
+  gain = d.sum() / w.sum()
+  h = len(d)
+  return float(gain), float(np.sqrt(h / (h - 1) * np.square(d - gain * w).sum()) / w.sum())
+
+
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
   """Area under the ROC curve of `scores` for binary `labels` (ties 1/2); nan if one class."""
   labels = np.asarray(labels, bool)

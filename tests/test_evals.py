@@ -130,3 +130,25 @@ def test_report_lookup_never_wraps_around():
   assert np.isnan(data.get(run, "summary", "rounds", data.INIT, "a"))   # not the last round
   assert data.get(run, "flaws", "by_round", data.INIT, "a") == 0       # JSON string keys
   assert data.get(run, "missing", default=None) is None
+
+
+def test_pairwise_gain_is_the_paired_difference_with_a_clustered_error():
+  from pvg_jax import rollout
+  rng = np.random.default_rng(0)
+  index = np.repeat(np.arange(40), 6)
+  correct = np.tile([True, True, True, False, False, False], 40)
+  old = rng.normal(size=len(index)) + 0.3 * correct
+  new = old + 0.5 * correct * rng.random(len(index))
+  gain, se = rollout.pairwise_gain(index, correct, new, old)
+  acc_new = rollout.pairwise_accuracy(index, correct, new)[0]
+  acc_old = rollout.pairwise_accuracy(index, correct, old)[0]
+  assert np.isclose(gain, acc_new - acc_old) and gain > 0
+  # the clustered error matches the spread of the gain over resampled problems
+  boots = []
+  for _ in range(400):
+    pick = rng.choice(40, size=40)
+    rows = np.concatenate([np.flatnonzero(index == p) for p in pick])
+    relabel = np.repeat(np.arange(40), 6)
+    boots.append(rollout.pairwise_gain(relabel, correct[rows], new[rows], old[rows])[0])
+  assert 0.7 < se / np.std(boots) < 1.4, (se, np.std(boots))
+  assert rollout.pairwise_gain(index, correct, old, old) == (0.0, 0.0)

@@ -26,7 +26,8 @@ from pvg_jax.rl import rewards, stopping
 from pvg_jax.verifier.pool import SamplePool, mixture_weights
 from pvg_jax.worlds.arith import world as arith_world
 
-POOL_STREAM, VERIFIER_STREAM, PPO_STREAM, EVAL_STREAM, CRITIC_STREAM = 11, 12, 13, 14, 15
+(POOL_STREAM, VERIFIER_STREAM, PPO_STREAM, EVAL_STREAM, CRITIC_STREAM,
+ GENERATOR_STREAM) = 11, 12, 13, 14, 15, 16
 HELPFUL, SNEAKY = arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY
 
 
@@ -69,9 +70,14 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
 
   Starts from the initial verifier (or `previous_params` with warm_start_verifier). Every
   step draws its own `batch_size` problems and k balanced solutions each (pool.py), so the
-  verifier sees the whole pool rather than one fixed draw. Returns (params, results);
+  verifier sees the whole pool rather than one fixed draw. A share `generator_share` of each
+  step's problems are generator pairs instead (`generator_problems`), the data the initial
+  verifier was pretrained on: replayed so fine-tuning on a small pool adds what the pool
+  teaches without forgetting the rest. Returns (params, results);
   results include pairwise accuracy / AUC on held-out pool problems (never trained on),
-  of this verifier and of the initial one, over all sources and on the newest source.
+  of this verifier and of the initial one, over all sources and on the newest source, and
+  the paired gain of this verifier over the initial one with its standard error
+  (`verifier_heldout[_newest]_gain[_se]`, rollout.pairwise_gain).
   """
   g, vg = ctx.cfg.game, ctx.cfg.game.verifier
   sources = list(range(round_ + 1))
@@ -85,38 +91,62 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
   if not steps:
     logging.warning("round %d: no pool problem has both correct and incorrect samples; the "
                     "verifier keeps its starting weights", round_)
+  n_gen = round(vg.generator_share * vg.batch_size)
   for step in tqdm(range(steps), desc=f"round {round_} verifier", leave=False,
                    mininterval=1):
-    data = draws.batch(ctx.rng(VERIFIER_STREAM, round_, step), vg.batch_size, vg.k)
-    batch = {"tokens": ctx.world.verifier_view(data.tokens.reshape(-1, seq)),
-             "kv_mask": data.kv_mask.reshape(-1, seq), "correct": data.correct,
-             "valid": np.ones_like(data.correct)}
+    data = draws.batch(ctx.rng(VERIFIER_STREAM, round_, step), vg.batch_size - n_gen, vg.k)
+    tokens, kv_mask, correct = data.tokens, data.kv_mask, data.correct
+    if n_gen:
+      gen = generator_problems(ctx, ctx.rng(GENERATOR_STREAM, round_, step), n_gen, vg.k)
+      tokens, kv_mask, correct = (np.concatenate([a, b]) for a, b in
+                                  zip((tokens, kv_mask, correct), gen))
+    batch = {"tokens": ctx.world.verifier_view(tokens.reshape(-1, seq)),
+             "kv_mask": kv_mask.reshape(-1, seq), "correct": correct,
+             "valid": np.ones_like(correct)}
     state, metrics = ctx.fns.verifier_step(state, batch)
     if (step + 1) % ctx.cfg.log_every == 0 or step + 1 == vg.steps:
       ctx.writer.write(f"round_{round_}/verifier", step + 1, metrics)
   results = {"verifier_train_problems": len(draws),
              "verifier_skipped_no_correct": draws.skipped_no_correct,
              "verifier_skipped_no_incorrect": draws.skipped_no_incorrect}
-  for name, params in (("verifier", state["params"]), ("init_verifier",
-                                                        ctx.init.verifier_params)):
-    for tag, srcs in (("heldout", sources), ("heldout_newest", sources[-1:])):
-      results.update({f"{name}_{tag}_{k}": v
-                      for k, v in _heldout_accuracy(ctx, params, srcs).items()})
+  for tag, srcs in (("heldout", sources), ("heldout_newest", sources[-1:])):
+    index, correct, tokens = _heldout_samples(ctx, srcs)
+    scores = {}
+    for name, params in (("verifier", state["params"]),
+                         ("init_verifier", ctx.init.verifier_params)):
+      scores[name] = rollout.score_sequences(ctx.world, ctx.fns.score, params, tokens,
+                                             g.sample_batch)
+      acc, pairs, _ = rollout.pairwise_accuracy(index, correct, scores[name])
+      results.update({f"{name}_{tag}_pairwise_accuracy": acc, f"{name}_{tag}_pairs": pairs,
+                      f"{name}_{tag}_auc": rollout.roc_auc(correct, scores[name])})
+    gain, se = rollout.pairwise_gain(index, correct, scores["verifier"],
+                                     scores["init_verifier"])
+    results.update({f"verifier_{tag}_gain": gain, f"verifier_{tag}_gain_se": se})
   return state["params"], results
 
 
-def _heldout_accuracy(ctx: Context, params, sources: list[int]) -> dict:
+def generator_problems(ctx: Context, rng: np.random.Generator, n: int,
+                       k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """n verifier-split problems outside the held-out pool problems, each with k generator
+  solutions: k/2 canonical (correct) and k/2 flaw-injected (incorrect), as in verifier
+  pretraining. Returns tokens and kv_mask [n, k, T] and correct [n, k]."""
+  first = ctx.cfg.game.heldout_pool_problems
+  index = rng.integers(first, max(ctx.cfg.verifier_pretrain.num_problems, first + 1), size=n)
+  roles = np.repeat([HELPFUL, SNEAKY], k // 2)
+  probs = [p for p in ctx.world.problems("verifier", index) for _ in range(k)]
+  data = ctx.world.solution_batch(probs, np.tile(roles, n), rng)
+  seq = ctx.world.layout.seq_len
+  correct = np.tile(roles == HELPFUL, (n, 1))
+  return data.tokens.reshape(n, k, seq), data.kv_mask.reshape(n, k, seq), correct
+
+
+def _heldout_samples(ctx: Context, sources: list[int]):
+  """(problem_index, correct, tokens) of the held-out pool problems' samples of `sources`."""
   held = ctx.cfg.game.heldout_pool_problems
   parts = [ctx.pool.load(s) for s in sources]
   keep = [p["problem_index"] < held for p in parts]
-  index = np.concatenate([p["problem_index"][k] for p, k in zip(parts, keep)])
-  correct = np.concatenate([p["correct"][k] for p, k in zip(parts, keep)])
-  tokens = np.concatenate([p["tokens"][k] for p, k in zip(parts, keep)])
-  scores = rollout.score_sequences(ctx.world, ctx.fns.score, params, tokens,
-                                   ctx.cfg.game.sample_batch)
-  acc, pairs, _ = rollout.pairwise_accuracy(index, correct, scores)
-  return {"pairwise_accuracy": acc, "pairs": pairs,
-          "auc": rollout.roc_auc(correct, scores)}
+  return tuple(np.concatenate([p[f][k] for p, k in zip(parts, keep)])
+               for f in ("problem_index", "correct", "tokens"))
 
 
 def draw_roles(roles: str, rng: np.random.Generator, groups: int) -> np.ndarray:

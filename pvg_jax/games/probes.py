@@ -36,9 +36,11 @@ from pvg_jax import rollout
 from pvg_jax.games import jitted, phases
 from pvg_jax.models import functional, sampler
 from pvg_jax.players import Players
+from pvg_jax.rl import stopping
 from pvg_jax.worlds.arith import world as arith_world
 
 PROBE_STREAM, MEASURE_STREAM = 51, 52
+PARITY_REASONS = ("score_parity", "score_parity_and_sneaky_below_5pct")
 HELPFUL, SNEAKY = arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY
 
 
@@ -140,6 +142,9 @@ def run_probe(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld, ini
   beta = pcfg.game.ppo.beta
   pg = pcfg.game.ppo
   curve = []
+  # The round's stopping rule, watched but not obeyed: the probe runs all its steps.
+  monitor = stopping.StopMonitor(pcfg.game.reward, steps + 1, pg.stop_window)
+  parity_step = None
   for step in tqdm(range(steps), desc=f"probe {name}", leave=False, mininterval=1):
     rng = np.random.default_rng([pcfg.seed, PROBE_STREAM, step])
     problems = rng.integers(pcfg.game.prover_problems, size=pg.groups)
@@ -148,18 +153,27 @@ def run_probe(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld, ini
     roles = np.repeat(np.where(helpful, HELPFUL, SNEAKY), pg.group_size)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(pcfg.seed), PROBE_STREAM),
                              step)
-    state, beta, _, metrics, batch, _, _ = phases.ppo_iteration(
+    state, beta, scores, metrics, batch, _, _ = phases.ppo_iteration(
         world, fns, state, init.prover_params, verifier, probs, roles, helpful, beta,
         pg.adaptive_kl, key)
+    stats = stopping.StepStats.from_samples(scores, batch["correct"],
+                                            np.repeat(helpful, pg.group_size))
+    reason = monitor.update(stats, step + 1)
+    if reason in PARITY_REASONS and parity_step is None:
+      parity_step = step + 1
+    window = monitor.summary()
     curve.append({"step": step + 1, "train_accuracy": float(batch["correct"].mean()),
                   "uniform_correct_groups": uniform_correct_share(batch, pg.groups),
+                  "window_helpful_correct_score": window["helpful_correct_score"],
+                  "window_sneaky_incorrect_score": window["sneaky_incorrect_score"],
+                  "window_sneaky_accuracy": window["sneaky_accuracy"],
                   **{k: float(v) for k, v in jax.device_get(metrics).items()}})
   after = measure(state["params"]["policy"])
   out = {"probe": name, "reward": probe.reward, "roles": probe.roles, "steps": steps,
          "before": before, "after": after,
          "noise_bound_helpful": noise_bound(before["helpful_accuracy"], before["problems"]),
          "noise_bound_sneaky": noise_bound(before["sneaky_accuracy"], before["problems"]),
-         "curve": curve}
+         "parity_step": parity_step, "curve": curve}
   if keep_state:
     out["state"] = state
   return out
@@ -178,7 +192,8 @@ def uniform_correct_share(batch: dict, groups: int) -> float:
 def format_table(results: list[dict]) -> str:
   """A markdown table: one row per probe, accuracy and KL before -> after."""
   head = ("| probe | steps | helpful acc | sneaky acc | KL helpful | KL sneaky | "
-          "log p(canonical) | 3-sigma noise (helpful) |\n|---|---|---|---|---|---|---|---|")
+          "log p(canonical) | 3-sigma noise (helpful) | parity step |\n"
+          "|---|---|---|---|---|---|---|---|---|")
   rows = []
   for r in results:
     b, a = r["before"], r["after"]
@@ -186,7 +201,7 @@ def format_table(results: list[dict]) -> str:
                 f"{a['helpful_accuracy']:.3f} | {b['sneaky_accuracy']:.3f} -> "
                 f"{a['sneaky_accuracy']:.3f} | {a['kl_helpful']:.2f} | {a['kl_sneaky']:.2f} | "
                 f"{b['canonical_logp']:.2f} -> {a['canonical_logp']:.2f} | "
-                f"+-{r['noise_bound_helpful']:.3f} |")
+                f"+-{r['noise_bound_helpful']:.3f} | {r.get('parity_step') or '-'} |")
   return "\n".join([head, *rows])
 
 

@@ -23,13 +23,16 @@ other role's log-probabilities of this batch's solutions where the initial prove
 
     L_anchor = c * 0.5 * E_t (log pi(z_t | x, other role) - log pi_init(z_t | x, other role))^2
 
-(zero iff the other role's distribution is unchanged on those tokens). The probes measure
-what it buys (pvg_jax/games/probes.py).
+(zero iff the other role's distribution is unchanged on those tokens), estimated on a
+random share `cfg.role_anchor_share` of each minibatch's rows (its cost is one more forward
+and backward pass over those rows; the reference log-probs are computed once per
+iteration). The probes measure what it buys (pvg_jax/games/probes.py).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +65,13 @@ def _beyond_rounding(diff: jax.Array) -> jax.Array:
   return jnp.where(jnp.abs(diff) < ROUNDING_NATS, 0.0, diff)
 
 
+def anchor_rows(minibatch_rows: int, share: float) -> int:
+  """Rows of a minibatch the role anchor is estimated on: the first ceil(share * rows) of
+  the shuffled minibatch, an unbiased estimate of the whole minibatch's anchor at `share`
+  of its cost."""
+  return max(1, min(minibatch_rows, math.ceil(share * minibatch_rows)))
+
+
 def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
                      verifier_spec: ModelSpec, tx: optax.GradientTransformation,
                      cfg: ml_collections.ConfigDict, reward: str, format_penalty: bool,
@@ -73,7 +83,8 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
   (N = groups * group_size, rows grouped by (problem, role)), loss_mask [N, S] over the
   solution columns, correct / parseable [N] bool, helpful [groups] bool.
   other_role_tokens [N, T] the same rows with the role token swapped (role anchor).
-  cfg: the ppo config (advantages, whiten, whiten_floor, role_anchor, gamma, gae_lambda, clip_eps,
+  cfg: the ppo config (advantages, whiten, whiten_floor, role_anchor, role_anchor_share,
+  gamma, gae_lambda, clip_eps,
   value_clip, vf_coef, epochs, minibatches, adaptive_kl, kl_target, kl_horizon).
   train_policy=False: the critic warm-up step (policy loss dropped, policy kept as is).
   """
@@ -90,11 +101,12 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
       loss, metrics = ppo.policy_loss(logp, mb["old_logp"], mb["advantages"],
                                       mb["loss_mask"], cfg.clip_eps)
       if cfg.role_anchor:
-        other, other_ref = (functional.token_logprobs(
-            policy_spec, p, mb["other_role_tokens"], mb["kv_mask"], mb["loss_mask"].shape[1])
-            for p in (params["policy"], jax.lax.stop_gradient(ref_params)))
-        anchor = 0.5 * ppo.masked_mean(jnp.square(_beyond_rounding(other - other_ref)),
-                                       mb["loss_mask"])
+        rows = anchor_rows(len(mb["tokens"]), cfg.role_anchor_share)   # a random subset:
+        other = functional.token_logprobs(                            # minibatches are
+            policy_spec, params["policy"], mb["other_role_tokens"][:rows],   # shuffled
+            mb["kv_mask"][:rows], mb["loss_mask"].shape[1])
+        diff = _beyond_rounding(other - mb["other_ref_logp"][:rows])
+        anchor = 0.5 * ppo.masked_mean(jnp.square(diff), mb["loss_mask"][:rows])
         loss, metrics = loss + cfg.role_anchor * anchor, {**metrics, "role_anchor": anchor}
     if critic_spec is not None:
       values = critic_values(critic_spec, params["critic"], mb["tokens"], mb["kv_mask"],
@@ -143,6 +155,8 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
             "old_logp": logp}
     if cfg.role_anchor:
       data["other_role_tokens"] = batch["other_role_tokens"]
+      data["other_ref_logp"] = functional.token_logprobs(
+          policy_spec, ref_params, batch["other_role_tokens"], batch["kv_mask"], num)
     if critic_spec is None:
       returns = token_r.sum(axis=1).reshape(shape)           # R - beta * KL per solution
       advantages = ppo.rloo_advantages(returns).reshape(-1)[:, None] * mask
