@@ -171,7 +171,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                                             # the probes, a constant-reward group gets zero
                                             # advantage and no critic noise reaches the policy
   pg.whiten = "batch"                       # scale advantages by their std: none | batch |
-                                            # role (per role); the mean is never subtracted
+                                            # role (per role); the mean is never subtracted.
+                                            # The probes could not tell them apart
+                                            # (docs/learning_fixes.md); batch keeps the step
+                                            # size independent of the reward's scale
   pg.whiten_floor = 0.1                     # std floor of that scaling
   pg.role_anchor = 1.0                      # weight of the other role's log-prob anchor
                                             # (rl/prover_step.py); 0: off. Without it,
