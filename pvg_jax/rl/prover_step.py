@@ -67,7 +67,8 @@ def _beyond_rounding(diff: jax.Array) -> jax.Array:
 
 def anchor_rows(minibatch_rows: int, share: float) -> int:
   """Rows of a minibatch the role anchor is estimated on: the first ceil(share * rows) of
-  the shuffled minibatch, an unbiased estimate of the whole minibatch's anchor at `share`
+  the shuffled minibatch: a random-subset estimate of the whole minibatch's anchor (a
+  token-weighted mean, so unbiased up to the ratio estimator's O(1/rows) bias) at `share`
   of its cost."""
   return max(1, min(minibatch_rows, math.ceil(share * minibatch_rows)))
 
