@@ -77,7 +77,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 2500 if learn else 300 if smoke else 2000
+  s.steps = 2500 if learn else 300 if smoke else 1800
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
   s.num_problems = 4096 if learn else 512 if smoke else 16384   # prover-split problems
                                             # SFT draws from
@@ -87,7 +87,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   s.grad_clip = 1.0
 
   c.verifier_pretrain = v = ml_collections.ConfigDict()   # generator pairs (round -1)
-  v.steps = 100 if smoke else 1800
+  v.steps = 100 if smoke else 1500
   v.batch_size = 32 if smoke else 64        # problems per step, each a (correct, flawed) pair
   v.num_problems = 512 if smoke else 16384  # generated verifier-split problems
   v.lr = 3e-3 if smoke else 2e-3
