@@ -4,7 +4,9 @@
     pvg-train --config configs/arith.py:smoke --workdir /tmp/pvg_smoke
 
 Runs the checkability game (initial players, cached, then the rounds), resuming from the
-workdir's latest checkpoint if there is one, and writes <workdir>/summary.json. On several
+workdir's latest checkpoint if there is one, and writes <workdir>/summary.json. A config
+with game_type "anil" (configs/anil.py) runs Anil et al.'s toy games instead
+(pvg_jax.anil.run). On several
 hosts, run the same command on every host with --multihost (jax.distributed reads the
 cluster from the environment).
 """
@@ -32,7 +34,12 @@ def main(argv) -> None:
   if _MULTIHOST.value:
     jax.distributed.initialize()
   logging.set_verbosity(logging.WARNING)
-  train(_CONFIG.value, _WORKDIR.value, _ALLOW_CONFIG_CHANGE.value)
+  cfg = _CONFIG.value
+  if cfg.get("game_type") == "anil":     # configs/anil.py: the toy games of METHOD 4
+    from pvg_jax.anil import run as anil_run
+    anil_run.train(cfg, _WORKDIR.value, _ALLOW_CONFIG_CHANGE.value)
+  else:
+    train(cfg, _WORKDIR.value, _ALLOW_CONFIG_CHANGE.value)
 
 
 def run() -> None:

@@ -133,6 +133,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.Path:
   """Evaluate what is missing, then write <workdir>/report/; returns report.md's path."""
   root = pathlib.Path(workdir)
+  summary = root / "summary.json"
+  if summary.exists() and json.loads(summary.read_text()).get("game") == "anil":
+    from pvg_jax.anil import report as anil_report  # configs/anil.py's toy games
+    return anil_report.write_report(root)
   evaluator = None
   if evaluate:
     from pvg_jax.evals import run as evals_run
