@@ -47,6 +47,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.seed = 0                                # root of every random draw (problems, init, data)
   c.init_players_dir = ""                   # cache of initial players and judges; "" means
                                             # <workdir>/init_players (share it across runs)
+  c.init_checkpoint_every = 25 if smoke else 200   # SFT / verifier-pretraining steps
+                                            # between their checkpoints (and on SIGTERM)
 
   c.world = w = ml_collections.ConfigDict()
   w.min_start = 1                           # people with a given count
@@ -188,6 +190,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                                             # policy before each round
   pg.temperature = 1.0
   pg.stop_window = 2 if smoke else 10       # steps averaged by the stopping rules
+  pg.max_kl = 25.0                          # divergence guard: KL(pi || pi_init) per
+                                            # solution above this ends the round as
+                                            # diverged (healthy rounds stay below ~1; the
+                                            # collapsed prover of lr 3e-3 reached 51)
+  pg.min_parseable = 0.05                   # ... and so does a parseable share below this
 
   c.evals = ev = ml_collections.ConfigDict()   # post-hoc evaluations (pvg-eval, METHOD 1.3)
   ev.test_problems = 64 if smoke else 256   # test problems for legibility and best-of-n

@@ -14,22 +14,82 @@ import pathlib
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+
+from pvg_jax import files
 
 
 class CheckpointError(RuntimeError):
   """A checkpoint that is missing, incomplete, mismatched or corrupted."""
 
 
-def tree_digest(tree) -> str:
-  """SHA-256 over the tree's paths, shapes, dtypes and array bytes (fetched to host)."""
-  h = hashlib.sha256()
-  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    arr = np.asarray(jax.device_get(leaf))
-    h.update(f"{jax.tree_util.keystr(path)}:{arr.shape}:{arr.dtype}".encode())
-    h.update(np.ascontiguousarray(arr).tobytes())
+class NoIntactCheckpointError(CheckpointError):
+  """Every checkpoint of a run failed its checks (they were moved aside, not deleted)."""
+
+
+def _leaf_digest(path, leaf) -> str:
+  """SHA-256 of one leaf's path, shape, dtype and bytes. A fully addressable array (one
+  process) is hashed whole, so the digest does not depend on the mesh; otherwise this
+  process hashes the shards it holds the first replica of, each with its index."""
+  h = hashlib.sha256(f"{jax.tree_util.keystr(path)}:{leaf.shape}:{leaf.dtype}".encode())
+  if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+    h.update(np.ascontiguousarray(np.asarray(jax.device_get(leaf))).tobytes())
+  else:
+    for shard in sorted(leaf.addressable_shards, key=lambda s: str(s.index)):
+      if shard.replica_id == 0:
+        h.update(str(shard.index).encode())
+        h.update(np.ascontiguousarray(np.asarray(shard.data)).tobytes())
   return h.hexdigest()
+
+
+def leaf_digests(tree) -> dict[str, list[str]]:
+  """{"p<k>": [SHA-256 per leaf]} for every process k (gathered: the same on all)."""
+  mine = [_leaf_digest(p, x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+  if jax.process_count() == 1:
+    return {"p0": mine}
+  from jax.experimental import multihost_utils
+  raw = np.frombuffer(b"".join(bytes.fromhex(d) for d in mine), np.uint8).reshape(-1, 32)
+  every = np.asarray(multihost_utils.process_allgather(raw))          # [processes, leaves, 32]
+  return {f"p{k}": [bytes(row).hex() for row in every[k]] for k in range(len(every))}
+
+
+def tree_digest(tree) -> str:
+  """One SHA-256 over all leaves and processes (what meta.json stores)."""
+  digests = leaf_digests(tree)
+  return hashlib.sha256("".join("".join(digests[k]) for k in sorted(digests)).encode()
+                        ).hexdigest()
+
+
+def first_mismatch(tree, saved: dict[str, list[str]]) -> str | None:
+  """The path of the first leaf whose bytes differ from `saved` (leaf_digests of the tree
+  that was written), None if all match. Every process checks its own shards; on several
+  processes the answer is agreed (a mismatch anywhere is a mismatch everywhere)."""
+  paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+  now = leaf_digests(tree)
+  bad = [i for i, _ in enumerate(paths)
+         if any(now[k][i] != saved.get(k, [None] * len(paths))[i] for k in now)]
+  return paths[bad[0]] if bad else None
+
+
+def assert_finite(tree, what: str) -> None:
+  """Raise metrics.NonFiniteError naming `what` and the first leaf with NaN or inf: nothing
+  non-finite is ever written as a checkpoint or snapshot."""
+  from pvg_jax import metrics
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  floats = [(p, x) for p, x in leaves if jnp.issubdtype(x.dtype, jnp.floating)]
+  if not floats:
+    return
+  ok = jax.device_get(_all_finite([x for _, x in floats]))
+  if not all(ok):
+    path = jax.tree_util.keystr(floats[list(ok).index(False)][0])
+    raise metrics.NonFiniteError(f"non-finite values in {path} of {what}; not saved")
+
+
+@jax.jit
+def _all_finite(leaves):
+  return [jnp.isfinite(x).all() for x in leaves]
 
 
 def _structure(tree) -> list[str]:
@@ -40,17 +100,31 @@ def _structure(tree) -> list[str]:
 def save(directory: str | pathlib.Path, tree, key: str, extra: dict | None = None) -> None:
   """Write `tree` and its integrity metadata to `directory` (replacing what was there)."""
   directory = pathlib.Path(directory).absolute()
-  if directory.exists():
+  assert_finite(tree, str(directory))
+  if jax.process_index() == 0 and directory.exists():
     shutil.rmtree(directory)
-  directory.mkdir(parents=True)
+  _barrier(f"checkpoint.save:{directory}")
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(directory / "state", tree)
     ckptr.wait_until_finished()
   meta = {"key": key, "structure": _structure(tree), "sha256": tree_digest(tree),
           "extra": extra or {}}
-  tmp = directory / "meta.json.tmp"
-  tmp.write_text(json.dumps(meta, indent=1))
-  tmp.rename(directory / "meta.json")   # meta.json last: its presence marks completion
+  if jax.process_index() == 0:          # meta.json last: its presence marks completion
+    files.atomic_write_text(directory / "meta.json", json.dumps(meta, indent=1))
+  _barrier(f"checkpoint.saved:{directory}")
+
+
+def _barrier(name: str) -> None:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+  """An exception as one short line (Orbax and TensorStore messages run to pages)."""
+  text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+  text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+  return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def restore(directory: str | pathlib.Path, abstract_tree, key: str):
@@ -75,7 +149,7 @@ def restore(directory: str | pathlib.Path, abstract_tree, key: str):
     with ocp.StandardCheckpointer() as ckptr:
       tree = ckptr.restore(directory / "state", abstract_tree)
   except Exception as e:  # Orbax/TensorStore raise many types on damaged files
-    raise CheckpointError(f"{directory}: Orbax could not restore it ({e})") from e
+    raise CheckpointError(f"{directory}: Orbax could not restore it ({first_line(e)})") from e
   if tree_digest(tree) != meta.get("sha256"):
     raise CheckpointError(f"{directory}: array contents do not match their SHA-256")
   return tree, meta.get("extra", {})

@@ -61,7 +61,11 @@ def _one_of(cfg, key: str, allowed) -> None:
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  """Raise ConfigError on the first impossible value."""
+  """Raise ConfigError on the first impossible value: types, ranges, their relations, the
+  world's ranges, the mesh against the devices and the memory the run will need."""
+  _require(isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)
+           and 0 <= cfg.seed < 2 ** 32, "seed", f"must be an integer in [0, 2**32), got "
+           f"{cfg.seed!r}")
   for player in ("prover", "verifier"):
     _one_of(cfg, f"{player}.size", tuple(sizes.SIZES))
   p, v = sizes.SIZES[cfg.prover.size], sizes.SIZES[cfg.verifier.size]
@@ -77,14 +81,15 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
               "game.verifier.steps",
               "game.verifier.batch_size", "game.verifier.k", "game.ppo.max_steps",
               "game.ppo.groups", "game.ppo.group_size", "game.ppo.epochs",
-              "game.ppo.minibatches", "game.ppo.stop_window"):
+              "game.ppo.minibatches", "game.ppo.stop_window", "init_checkpoint_every"):
     _positive_int(cfg, key)
   for key in ("sft.lr", "verifier_pretrain.lr", "game.verifier.lr", "game.ppo.lr"):
     _require(_get(cfg, key) > 0, key, f"must be > 0, got {_get(cfg, key)}")
   for key in ("verifier_pretrain.lam", "game.verifier.lam", "game.ppo.beta",
               "eval.temperature", "game.ppo.temperature", "game.ppo.clip_eps",
               "game.ppo.value_clip", "game.ppo.vf_coef", "game.ppo.whiten_floor",
-              "game.ppo.role_anchor", "game.ppo.critic_warmup_steps", "profile_steps"):
+              "game.ppo.role_anchor", "game.ppo.critic_warmup_steps", "profile_steps",
+              "game.ppo.max_kl", "game.ppo.min_parseable"):
     _non_negative(cfg, key)
   for key in ("verifier_pretrain.loss", "game.verifier.loss"):
     _one_of(cfg, key, tuple(losses.LOSSES))
@@ -122,9 +127,64 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
              f"got {cfg.game.mixture!r}")
   bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
   _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
-  _require(len(cfg.mesh.shape) == 3, "mesh.shape", "one size per axis (data, fsdp, tensor)")
+  _validate_world(cfg)
+  _validate_mesh(cfg)
+  _validate_memory(cfg)
   if "evals" in cfg:
     _validate_evals(cfg)
+
+
+def _validate_world(cfg: ml_collections.ConfigDict) -> None:
+  """The world's own checks (ranges, operations), as config errors naming the key."""
+  from pvg_jax.worlds.arith import world as arith_world
+  try:
+    arith_world.ArithWorld(cfg.world, cfg.seed)
+  except (ValueError, TypeError) as e:
+    raise ConfigError(f"config.world: {e}") from None
+
+
+def _validate_mesh(cfg: ml_collections.ConfigDict) -> None:
+  import jax
+
+  from pvg_jax import sharding
+  shape = tuple(cfg.mesh.shape)
+  _require(len(shape) == 3 and all(isinstance(s, int) and (s > 0 or s == -1) for s in shape),
+           "mesh.shape", f"needs one size per axis (data, fsdp, tensor), each > 0 or -1, "
+           f"got {shape}")
+  try:
+    sharding.resolve_mesh_shape(shape, jax.device_count())
+  except ValueError as e:
+    raise ConfigError(f"config.{e}") from None
+
+
+def estimated_memory_bytes(cfg: ml_collections.ConfigDict) -> int:
+  """A lower bound on what the game holds at once: float32 params, AdamW moments and
+  gradients of both players and the frozen reference prover, plus the largest batch's
+  activations (attention scores and the MLP per layer, fp32)."""
+  from pvg_jax.models import sizes as model_sizes
+  total = 0
+  for player in ("prover", "verifier"):
+    d, layers = model_sizes.SIZES[cfg[player].size][:2]
+    params = 12 * d * d * layers
+    total += 4 * params * (4 + (player == "prover"))    # params, grads, 2 moments (+ ref)
+  d, layers = model_sizes.SIZES[cfg.prover.size][:2]
+  rows = max(cfg.game.ppo.groups * cfg.game.ppo.group_size // cfg.game.ppo.minibatches,
+             cfg.game.sample_batch, cfg.sft.batch_size)
+  seq = 256                                          # longer than any arith layout
+  total += 4 * rows * layers * (seq * seq + 6 * seq * d)
+  return total
+
+
+def _validate_memory(cfg: ml_collections.ConfigDict) -> None:
+  import os
+  need = estimated_memory_bytes(cfg)
+  try:
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  except (ValueError, OSError, AttributeError):
+    return
+  _require(need < have, "prover.size", f"the run needs at least {need / 2**30:.1f} GiB "
+           f"(estimated from the model and batch shapes) but this host has "
+           f"{have / 2**30:.1f} GiB; choose smaller sizes or batches")
 
 
 def _validate_evals(cfg: ml_collections.ConfigDict) -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import pathlib
 
 import ml_collections
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
+from pvg_jax import cli
 from pvg_jax import config as config_lib
 from pvg_jax import train as train_lib
 from pvg_jax.evals import run as evals_run
@@ -90,7 +91,7 @@ def sweep(cfg: ml_collections.ConfigDict, root: pathlib.Path, sizes: list[str]
 
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    raise cli.UserError(f"unexpected arguments: {argv[1:]}")
   from pvg_jax.report import build as report_build
   logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
@@ -114,7 +115,7 @@ def run() -> None:
   flags.DEFINE_list("sweep", [], "Verifier sizes for the size sweep (seed 0).")
   flags.DEFINE_bool("report", True, "Write <workdir>/report/ at the end.")
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  cli.run_app("pvg-experiments", main)
 
 
 if __name__ == "__main__":

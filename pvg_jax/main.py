@@ -9,14 +9,20 @@ with game_type "anil" (configs/anil.py) runs Anil et al.'s toy games instead
 (pvg_jax.anil.run). On several
 hosts, run the same command on every host with --multihost (jax.distributed reads the
 cluster from the environment).
+
+Exit codes (pvg_jax.cli): 0 done, 2 user error (one line on stderr), 3 the run failed
+(non-finite values, no intact checkpoint), 75 preempted (run the same command to resume).
 """
 
 from __future__ import annotations
 
+import re
+
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
+from pvg_jax import cli
 from pvg_jax.train import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -30,12 +36,18 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    raise cli.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   if _MULTIHOST.value:
     jax.distributed.initialize()
   logging.set_verbosity(logging.WARNING)
-  cfg = _CONFIG.value
-  if cfg.get("game_type") == "anil":     # configs/anil.py: the toy games of METHOD 4
+  try:
+    cfg = _CONFIG.value
+    game_type = cfg.get("game_type")
+  except OSError as e:       # ml_collections defers a missing or unloadable config file
+    missing = re.search(r"No such file or directory: '([^']+)'", str(e))
+    raise cli.UserError(f"--config: no such file: {missing.group(1)}" if missing
+                        else f"--config: {cli.one_line(e)}") from None
+  if game_type == "anil":     # configs/anil.py: the toy games of METHOD 4
     from pvg_jax.anil import run as anil_run
     anil_run.train(cfg, _WORKDIR.value, _ALLOW_CONFIG_CHANGE.value)
   else:
@@ -44,7 +56,7 @@ def main(argv) -> None:
 
 def run() -> None:
   """Console-script entry point (pvg-train)."""
-  app.run(main)
+  cli.run_app("pvg-train", main)
 
 
 if __name__ == "__main__":

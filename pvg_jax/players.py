@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import pathlib
+import shutil
 import time
 
 import jax
@@ -29,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from pvg_jax import checkpoint, rollout, sharding
+from pvg_jax import checkpoint, cli, files, preemption, rollout, sharding
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional, sampler
 from pvg_jax.models.transformer import ModelSpec
@@ -122,26 +123,57 @@ class LengthBuckets:
     return rng.choice(self.members[b], size=batch_size), self.windows[b]
 
 
+@dataclasses.dataclass(frozen=True)
+class Resume:
+  """Where a supervised loop keeps its partial state: every `every` steps and on SIGTERM
+  it saves the whole train state to `path` (a pvg_jax.checkpoint under `key`), and a later
+  start continues from there. Batches are a function of the step, so the result equals an
+  uninterrupted run's."""
+
+  path: pathlib.Path
+  key: str
+  every: int
+
+
 def _fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mesh: Mesh,
-         writer: MetricWriter, log_every: int):
+         writer: MetricWriter, log_every: int, resume: Resume | None = None):
   """Generic supervised loop: jitted step (one compile per length bucket), batches from
-  make_batch(step), metrics at log steps only (no per-step host sync)."""
+  make_batch(step), metrics at log steps only (no per-step host sync), resumable."""
   tx = train_state.make_optimizer(opt_cfg)
   rules = sharding.DEFAULT_RULES
   shardings = train_state.spec_state_shardings(spec, tx, mesh, rules)
   state = train_state.create_state(tx, params, shardings)
+  start = 0
+  if resume is not None and (resume.path / "meta.json").exists():
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                           sharding=x.sharding), state)
+    try:
+      state, extra = checkpoint.restore(resume.path, abstract, resume.key)
+      start = int(extra["step"])
+      logging.info("%s resumed at step %d from %s", name, start, resume.path)
+    except checkpoint.CheckpointError as e:
+      logging.warning("%s: partial checkpoint rejected, starting over: %s", name, e)
   step_fn = steps.jit_step(make_step(spec, tx), shardings, make_batch(0), mesh, rules)
   last = {}
-  with tqdm(range(opt_cfg.steps), desc=name, mininterval=1) as bar:
+  with tqdm(range(start, opt_cfg.steps), desc=name, initial=start, total=opt_cfg.steps,
+            mininterval=1) as bar:
     for step in bar:
       state, metrics = step_fn(state, make_batch(step))
-      if (step + 1) % log_every == 0 or step + 1 == opt_cfg.steps:
+      stop = preemption.requested()
+      if (step + 1) % log_every == 0 or step + 1 == opt_cfg.steps or stop:
         last = writer.write(name, step + 1, metrics)
         bar.set_postfix(loss=f"{last['loss']:.3f}")
+      if resume is not None and step + 1 < opt_cfg.steps and (
+          stop or (step + 1) % resume.every == 0):
+        checkpoint.save(resume.path, state, resume.key, {"step": step + 1})
+      if stop:
+        raise cli.Preempted(f"SIGTERM: checkpointed {name} at step {step + 1}; run the "
+                            "same command to resume.")
   return state["params"], last
 
 
-def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter):
+def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter,
+                 resume: Resume | None = None):
   """Role-conditioned SFT of the prover; returns its params."""
   data = role_pair_data(world, "prover", cfg.sft.num_problems)
   buckets = LengthBuckets.build(data, world.layout.prompt_len)
@@ -157,10 +189,11 @@ def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter):
                                                            SFT_STREAM),
                                   mesh, sharding.DEFAULT_RULES)
   return _fit("prover_sft", spec, params, cfg.sft, steps.make_sft_step, batch, mesh, writer,
-              cfg.log_every)[0]
+              cfg.log_every, resume)[0]
 
 
-def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter):
+def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter,
+                   resume: Resume | None = None):
   """Verifier pretraining on (correct, flawed) generator pairs; returns its params."""
   vcfg = cfg.verifier_pretrain
   data = role_pair_data(world, "verifier", vcfg.num_problems)
@@ -182,7 +215,7 @@ def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter
                                                            VERIFIER_STREAM),
                                   mesh, sharding.DEFAULT_RULES)
   return _fit("verifier_pretrain", spec, params, vcfg, make_step, batch, mesh, writer,
-              cfg.log_every)[0]
+              cfg.log_every, resume)[0]
 
 
 def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
@@ -233,7 +266,8 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                             ("verifier", verifier_spec, train_verifier)):
     trained[name] = _cached(directory, name, cache_key(cfg, name),
                             sharded_abstract(spec, mesh),
-                            lambda t=train, s=spec: t(cfg, world, s, mesh, writer), timing)
+                            lambda r, t=train, s=spec: t(cfg, world, s, mesh, writer, r),
+                            timing, cfg.init_checkpoint_every)
   players = Players(prover_spec, trained["prover"], verifier_spec, trained["verifier"], {},
                     timing)
   report_path = directory / f"report_{cache_key(cfg)}.json"
@@ -247,14 +281,14 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   players.report = report
   timing["eval_seconds"] = time.time() - t0
   if jax.process_index() == 0:
-    tmp = report_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1, sort_keys=True))
-    tmp.rename(report_path)
+    files.atomic_write_text(report_path, json.dumps(report, indent=1, sort_keys=True))
   return players
 
 
-def _cached(directory: pathlib.Path, name: str, key: str, abstract, train, timing: dict):
-  """Params from <directory>/<name>_<key>/ if that cache is valid, else train() and save."""
+def _cached(directory: pathlib.Path, name: str, key: str, abstract, train, timing: dict,
+            checkpoint_every: int):
+  """Params from <directory>/<name>_<key>/ if that cache is valid, else train(resume) and
+  save; `resume` keeps the training's partial state in <name>_<key>.partial/."""
   path = directory / f"{name}_{key}"
   if path.exists():
     try:
@@ -265,9 +299,12 @@ def _cached(directory: pathlib.Path, name: str, key: str, abstract, train, timin
     except checkpoint.CheckpointError as e:
       logging.warning("initial-%s cache rejected, rebuilding: %s", name, e)
   t0 = time.time()
-  params = train()
+  partial = path.with_name(path.name + ".partial")
+  params = train(Resume(partial, f"{key}:partial", checkpoint_every))
   timing[f"{name}_train_seconds"] = time.time() - t0
   checkpoint.save(path, params, key)
+  if jax.process_index() == 0:
+    shutil.rmtree(partial, ignore_errors=True)
   return params
 
 

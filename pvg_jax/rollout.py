@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from pvg_jax import cli, files, preemption
 from pvg_jax.worlds.arith import world as arith_world
 
 
@@ -35,10 +36,7 @@ class Rollouts:
 
 def save_arrays(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
   """Write arrays to `path` (.npz) atomically: a crash never leaves a partial file."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.stem + ".tmp.npz")
-  np.savez_compressed(tmp, **arrays)
-  tmp.rename(path)
+  files.atomic_save_npz(path, arrays)
 
 
 def both_roles(n_problems: int, per_role: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +65,8 @@ def sample_rollouts(world: arith_world.ArithWorld, sample_fn: Callable, params,
   prompts = world.prompts(probs, roles)
   outs = []
   for b, start in enumerate(range(0, len(prompts), batch_size)):
+    if preemption.requested():
+      raise cli.Preempted("SIGTERM during sampling; run the same command to resume")
     chunk = pad_rows(prompts[start:start + batch_size], batch_size)
     outs.append(sample_fn(params, chunk, jax.random.fold_in(key, b)))
     if progress is not None:

@@ -30,9 +30,8 @@ DEFAULT_RULES: dict[str, tuple[str, ...]] = {
 }
 
 
-def make_mesh(shape: Sequence[int], devices=None) -> Mesh:
-  """A ('data', 'fsdp', 'tensor') mesh; -1 in `shape` takes the remaining devices."""
-  devices = jax.devices() if devices is None else devices
+def resolve_mesh_shape(shape: Sequence[int], n_devices: int) -> tuple[int, ...]:
+  """`shape` with its -1 filled in; ValueError naming mesh.shape if it cannot fit."""
   shape = list(shape)
   if len(shape) != len(MESH_AXES):
     raise ValueError(f"mesh.shape={tuple(shape)} needs one size per axis {MESH_AXES}")
@@ -40,10 +39,17 @@ def make_mesh(shape: Sequence[int], devices=None) -> Mesh:
     raise ValueError(f"mesh.shape={tuple(shape)}: at most one -1")
   if -1 in shape:
     rest = int(np.prod([s for s in shape if s != -1]))
-    shape[shape.index(-1)] = len(devices) // rest
-  if int(np.prod(shape)) != len(devices):
+    shape[shape.index(-1)] = max(n_devices // rest, 1)
+  if int(np.prod(shape)) != n_devices:
     raise ValueError(f"mesh.shape={tuple(shape)} needs {int(np.prod(shape))} devices, "
-                     f"{len(devices)} are available")
+                     f"{n_devices} are available")
+  return tuple(shape)
+
+
+def make_mesh(shape: Sequence[int], devices=None) -> Mesh:
+  """A ('data', 'fsdp', 'tensor') mesh; -1 in `shape` takes the remaining devices."""
+  devices = jax.devices() if devices is None else devices
+  shape = resolve_mesh_shape(shape, len(devices))
   return jax.make_mesh(tuple(shape), MESH_AXES, axis_types=(AxisType.Auto,) * 3,
                        devices=devices)
 

@@ -13,7 +13,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from pvg_jax import config, metrics, train
+from pvg_jax import cli, config, metrics, train
 from pvg_jax.games.state import GameCheckpointer
 from pvg_jax.rl import ppo
 from tests.conftest import REPO
@@ -136,7 +136,7 @@ def test_kill_and_sigterm_resume_identically(tmp_path):
   _wait_for(workdir, "round_1/prover", 2, proc, skip=_metric_lines(workdir))
   proc.send_signal(signal.SIGTERM)
   out, _ = proc.communicate(timeout=120)
-  assert proc.returncode == 0, out
+  assert proc.returncode == cli.EXIT_PREEMPTED, out
   assert "SIGTERM: checkpointed round 1" in out
 
   proc = _launch(workdir)

@@ -41,10 +41,16 @@ def test_malformed_line_names_file_and_line(tmp_path):
   path = tmp_path / "bad.jsonl"
   path.write_text(json.dumps({"question": "q", "answer": "1+1=<<1+1=2>>2\n#### 2"})
                   + "\n{not json\n")
-  with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+  with pytest.raises(gsm8k.DataError, match=r"bad.jsonl:2: not a JSON line"):
     list(gsm8k.read_jsonl(path))
   path.write_text(json.dumps({"question": "q"}) + "\n")
-  with pytest.raises(ValueError, match="line 1"):
+  with pytest.raises(gsm8k.DataError, match="bad.jsonl:1: .*'answer'"):
     list(gsm8k.read_jsonl(path))
-  with pytest.raises(FileNotFoundError):
+  path.write_bytes(b'{"question": "\xff", "answer": "#### 1"}\n')
+  with pytest.raises(gsm8k.DataError, match="bad.jsonl:1: not UTF-8"):
+    list(gsm8k.read_jsonl(path))
+  path.write_text("\n\n")
+  with pytest.raises(gsm8k.DataError, match="bad.jsonl: no GSM8K examples"):
+    list(gsm8k.read_jsonl(path))
+  with pytest.raises(gsm8k.DataError, match="not found"):
     list(gsm8k.read_jsonl(tmp_path / "missing.jsonl"))

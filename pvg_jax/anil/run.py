@@ -17,6 +17,7 @@ task and seed only), so formulations are compared on paired seeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pathlib
@@ -29,7 +30,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from pvg_jax import checkpoint
+from pvg_jax import checkpoint, cli, files, preemption
 from pvg_jax.anil import audit, game, players, tasks
 from pvg_jax.config import ConfigError
 from pvg_jax.metrics import MetricWriter
@@ -140,11 +141,14 @@ def play(cfg, task: str, formulation: str, data: dict, workdir: pathlib.Path,
       bar.update(cfg.game.chunk)
       bar.set_postfix(acc_true=f"{values['accept_true']:.2f}",
                       acc_false=f"{values['accept_false']:.2f}")
+      checkpoint.save(root / f"{step:06d}", states, key)
       if jax.process_index() == 0:
-        checkpoint.save(root / f"{step:06d}", states, key)
         for old in root.glob("[0-9]*"):
           if old.name != f"{step:06d}":
             shutil.rmtree(old, ignore_errors=True)
+      if preemption.requested():
+        raise cli.Preempted(f"SIGTERM: checkpointed {name} at outer step {step}; run the "
+                            "same command to resume.")
   return states
 
 
@@ -179,12 +183,8 @@ def interval(values) -> dict:
 
 
 def _atomic_json(path: pathlib.Path, obj) -> None:
-  if jax.process_index() != 0:
-    return
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-  tmp.rename(path)
+  if jax.process_index() == 0:
+    files.atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 REFERENCE = "verifier_leads:unrolled"   # the formulation the paper's claim is about
@@ -230,30 +230,35 @@ def print_table(summary: dict) -> None:
 
 def train(cfg, workdir: str | pathlib.Path, allow_config_change: bool = False) -> dict:
   """Every task and formulation (resuming what is done); returns summary.json's content."""
-  from pvg_jax.train import check_workdir_config
+  from pvg_jax.train import check_workdir_config, write_config
   validate(cfg)
   workdir = pathlib.Path(workdir)
+  rewrite = check_workdir_config(cfg, workdir, allow_config_change)
   workdir.mkdir(parents=True, exist_ok=True)
-  check_workdir_config(cfg, workdir, allow_config_change)
+  if rewrite:
+    write_config(cfg, workdir)
   writer = MetricWriter(workdir)
   results, optimum, timing = {}, {}, {}
-  try:
-    for task in cfg.tasks:
-      train_split = tasks.make(task, cfg[task], cfg.data.train, _split_seed(cfg, task, "train"))
-      test_split = tasks.make(task, cfg[task], cfg.data.test, _split_seed(cfg, task, "test"))
-      optimum[task] = float(test_split.certified[test_split.label == 1].mean())
-      train_data, test_data = device_split(train_split), device_split(test_split)
-      results[task] = {}
-      for form in cfg.formulations:
-        path = workdir / "results" / f"{task}.{form.replace(':', '.')}.json"
-        t0 = time.time()
-        if not path.exists():
-          states = play(cfg, task, form, train_data, workdir, writer)
-          _atomic_json(path, measure(cfg, task, form, states, train_data, test_data))
-        results[task][form] = json.loads(path.read_text())
-        timing[f"{task}.{form}"] = time.time() - t0
-  finally:
-    writer.close()
+  lock = files.WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+  with lock, preemption.handler():
+    try:
+      for task in cfg.tasks:
+        train_split = tasks.make(task, cfg[task], cfg.data.train,
+                                 _split_seed(cfg, task, "train"))
+        test_split = tasks.make(task, cfg[task], cfg.data.test, _split_seed(cfg, task, "test"))
+        optimum[task] = float(test_split.certified[test_split.label == 1].mean())
+        train_data, test_data = device_split(train_split), device_split(test_split)
+        results[task] = {}
+        for form in cfg.formulations:
+          path = workdir / "results" / f"{task}.{form.replace(':', '.')}.json"
+          t0 = time.time()
+          if not path.exists():
+            states = play(cfg, task, form, train_data, workdir, writer)
+            _atomic_json(path, measure(cfg, task, form, states, train_data, test_data))
+          results[task][form] = json.loads(path.read_text())
+          timing[f"{task}.{form}"] = time.time() - t0
+    finally:
+      writer.close()
   summary = summarize(cfg, results, optimum)
   _atomic_json(workdir / "summary.json", summary)
   _atomic_json(workdir / "timing.json", timing)

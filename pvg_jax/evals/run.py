@@ -35,8 +35,8 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
+from pvg_jax import cli, players, rollout, sharding
 from pvg_jax import config as config_lib
-from pvg_jax import players, rollout, sharding
 from pvg_jax import train as train_lib
 from pvg_jax.evals import attacks, classifier, judges, measures
 from pvg_jax.games import jitted, snapshots
@@ -383,7 +383,7 @@ def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None 
 def run() -> None:
   """Console-script entry point (pvg-eval). Flags are defined here, not at import, so the
   module can be imported next to other command-line modules."""
-  from absl import app, flags
+  from absl import flags
   from ml_collections import config_flags
   config_flags.DEFINE_config_file(
       "config", None, "Optional config file whose `evals` block replaces the workdir's.")
@@ -391,7 +391,7 @@ def run() -> None:
   flags.DEFINE_string("parts", "", "Comma-separated evaluations to run (default: all that "
                       "apply to the run)")
   flags.mark_flags_as_required(["workdir"])
-  app.run(_main)
+  cli.run_app("pvg-eval", _main)
 
 
 def _main(argv) -> None:

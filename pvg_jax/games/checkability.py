@@ -9,8 +9,8 @@
 Both players restart from the initial players every round (K's design; warm-start
 switches exist for ablations). The only thing that carries over is the pool.
 
-Resume order (after a kill or SIGTERM, the same command continues): read the latest
-finalized checkpoint -> its Progress says (round, phase, PPO step) -> make sure the pool
+Resume order (after a kill or SIGTERM, the same command continues): read the newest
+intact checkpoint -> its Progress says (round, phase, PPO step) -> make sure the pool
 sources it counts exist -> continue that phase. Every phase boundary is checkpointed before
 the next phase starts, and the PPO phase also every `checkpoint_every` steps; all
 randomness is a function of (seed, round, step), so a resumed run reproduces the
@@ -22,12 +22,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import signal
 import time
 
 import jax
 
-from pvg_jax import players
+from pvg_jax import cli, files, players, preemption
 from pvg_jax.games import jitted, phases, snapshots
 from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
 from pvg_jax.metrics import MetricWriter
@@ -59,7 +58,7 @@ class CheckabilityGame:
     self.ctx = phases.Context(cfg, world, fns, init, SamplePool(workdir / "pool"), writer,
                                workdir)
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
-    self._sigterm = False
+    self._saved: Progress | None = None      # the latest checkpoint's progress
     self.timing: dict = {"initial_players": init.timing}
 
   # -- state -------------------------------------------------------------------------------
@@ -84,26 +83,27 @@ class CheckabilityGame:
 
   def _save(self, arrays, progress: Progress) -> None:
     self.ckpt.save(arrays, progress)
-
-  def _on_sigterm(self, signum, frame) -> None:
-    del signum, frame
-    self._sigterm = True
+    self._saved = progress
 
   # -- the loop ----------------------------------------------------------------------------
 
   def run(self) -> dict:
-    previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+    """Play (or resume) the game. SIGTERM (pvg_jax.preemption, installed by the caller) is
+    honoured within one optimizer or sampling step of any phase: the PPO phase saves its
+    current step; the others stop and resume from the checkpoint that began them (they
+    are deterministic, so the resumed run is identical). Raises Preempted."""
     try:
       return self._run()
-    except Preempted as e:
-      print(e)
-      raise SystemExit(0) from None
+    except cli.Preempted as e:
+      if isinstance(e, Preempted) or self._saved is None:
+        raise
+      s = self._saved
+      raise Preempted(s.round, s.phase, s.ppo_step) from None
     finally:
-      signal.signal(signal.SIGTERM, previous)
       self.ckpt.close()
 
   def _checkpoint_and_exit_if_asked(self, arrays, progress: Progress) -> None:
-    if self._sigterm:
+    if preemption.requested():
       self._save(arrays, progress)
       raise Preempted(progress.round, progress.phase, progress.ppo_step)
 
@@ -116,6 +116,7 @@ class CheckabilityGame:
       progress = Progress(beta=g.ppo.beta)
     else:
       arrays, progress = restored
+      self._saved = progress
     if progress.pool_sources == 0:
       phases.sample_pool_source(ctx, 0, ctx.init.prover_params)
       progress.pool_sources = 1
@@ -147,13 +148,18 @@ class CheckabilityGame:
         start = phases.ProverProgress(arrays["prover"], progress.ppo_step, progress.beta,
                                       progress.monitor)
         final, reason = phases.prover_phase(ctx, r, arrays["verifier"], start, save,
-                                            lambda: self._sigterm)
+                                            preemption.requested)
         arrays = {"prover": final.state, "verifier": arrays["verifier"]}
         progress = dataclasses.replace(
             progress, phase="eval", ppo_step=final.step, beta=final.beta,
             monitor=final.monitor,
             current={**progress.current, "ppo_steps": final.step, "stop_reason": reason,
+                     "diverged": reason.startswith("diverged"),
                      "sneaky_below_10pct_step": final.monitor.get("sneaky_below_step")})
+        if reason.startswith("diverged"):
+          print(f"round {r}: the prover {reason}; the round is marked diverged in "
+                "summary.json and the next round restarts from the initial prover",
+                flush=True)
         self._save(arrays, progress)
 
       if progress.phase == "eval":
@@ -187,6 +193,7 @@ def write_outputs(workdir: pathlib.Path, summary: dict, timing: dict) -> None:
   timing.json (wall times and compile counts, which are not)."""
   if jax.process_index() != 0:
     return
-  (workdir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
-  (workdir / "timing.json").write_text(json.dumps(
+  files.atomic_write_text(workdir / "summary.json", json.dumps(summary, indent=1,
+                                                               sort_keys=True))
+  files.atomic_write_text(workdir / "timing.json", json.dumps(
       {str(k): v for k, v in timing.items()}, indent=1))

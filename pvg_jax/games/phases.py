@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from pvg_jax import rollout
+from pvg_jax import cli, preemption, rollout
 from pvg_jax.games import snapshots
 from pvg_jax.games.jitted import GameFunctions
 from pvg_jax.games.state import Preempted
@@ -94,6 +94,8 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
   n_gen = round(vg.generator_share * vg.batch_size)
   for step in tqdm(range(steps), desc=f"round {round_} verifier", leave=False,
                    mininterval=1):
+    if preemption.requested():
+      raise cli.Preempted(f"SIGTERM in round {round_}'s verifier phase")
     data = draws.batch(ctx.rng(VERIFIER_STREAM, round_, step), vg.batch_size - n_gen, vg.k)
     tokens, kv_mask, correct = data.tokens, data.kv_mask, data.correct
     if n_gen:
@@ -205,8 +207,11 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
   """PPO against the round's frozen verifier until a stopping rule fires.
 
   save(progress) is called every checkpoint_every steps; should_stop() is polled every
-  step (SIGTERM) and, when true, the phase saves and raises Preempted.
-  Returns (final progress, stop reason).
+  step (SIGTERM) and, when true, the phase saves and raises Preempted. The divergence
+  guard ends the phase with reason "diverged: ..." when the KL to the initial prover per
+  solution exceeds `ppo.max_kl` or the parseable share falls below `ppo.min_parseable`
+  (checked whenever device metrics are fetched, which includes every step that is then
+  saved). Returns (final progress, stop reason).
   """
   g, pg = ctx.cfg.game, ctx.cfg.game.ppo
   monitor = stopping.StopMonitor(g.reward, pg.max_steps, pg.stop_window, progress.monitor)
@@ -217,6 +222,7 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
              leave=False, mininterval=1)
   profile = ctx.cfg.profile_steps and round_ == 0
   samples_log: list[dict] = []      # every PPO sample since the last save, kept on disk
+  _drop_chunks_from(ctx, round_, progress.step)    # a kill after a flush, before its save
   for step in range(progress.step, pg.max_steps):
     if profile and step == 1:     # step 0 compiles; trace the steady state
       jax.profiler.start_trace(str(ctx.workdir / "profile"))
@@ -246,13 +252,19 @@ def prover_phase(ctx: Context, round_: int, verifier_params, progress: ProverPro
             "helpful_accuracy": _accuracy(batch["correct"], roles, HELPFUL),
             "sneaky_accuracy": _accuracy(batch["correct"], roles, SNEAKY)}
     checkpoint_now = should_stop() or (step + 1) % g.checkpoint_every == 0
-    # Device metrics are fetched (and checked for NaN/inf) at log steps, at the last step,
-    # and before every checkpoint, so a checkpoint never holds a diverged state.
-    fetch = (step + 1) % ctx.cfg.log_every == 0 or reason or checkpoint_now
-    ctx.writer.write(f"round_{round_}/prover", step + 1, metrics if fetch else {}, host)
+    snapshot_now = (step + 1) % g.snapshot_every == 0 or step + 1 == pg.max_steps
+    # Device metrics are fetched (and checked for NaN/inf, and by the divergence guard) at
+    # log steps, at the last step, and before every checkpoint and snapshot, so neither
+    # ever holds a diverged state.
+    fetch = ((step + 1) % ctx.cfg.log_every == 0 or reason or checkpoint_now
+             or snapshot_now)
+    values = ctx.writer.write(f"round_{round_}/prover", step + 1, metrics if fetch else {},
+                              host)
+    if fetch:
+      reason = _diverged(pg, values) or reason
     bar.update(1)
     progress = ProverProgress(state, step + 1, beta, monitor.state())
-    if (step + 1) % g.snapshot_every == 0 or reason or step + 1 == pg.max_steps:
+    if snapshot_now or reason:
       snapshots.save(snapshots.prover_path(ctx.workdir, round_, step + 1),
                      state["params"]["policy"])
     if reason:
@@ -300,6 +312,37 @@ def ppo_iteration(world: arith_world.ArithWorld, fns: GameFunctions, state, ref_
   beta = float(beta_arr) if adaptive_kl else beta
   return (state, beta, np.asarray(jax.device_get(scores)), metrics, batch, checks,
           solutions)
+
+
+def _diverged(pg, values: dict) -> str | None:
+  """The divergence guard's verdict on one step's fetched metrics, or None."""
+  if values.get("kl", 0.0) > pg.max_kl:
+    return (f"diverged: KL to the initial prover {values['kl']:.1f} nats per solution > "
+            f"game.ppo.max_kl={pg.max_kl}")
+  if values.get("parseable", 1.0) < pg.min_parseable:
+    return (f"diverged: parseable share {values['parseable']:.3f} < "
+            f"game.ppo.min_parseable={pg.min_parseable}")
+  return None
+
+
+def _drop_chunks_from(ctx: Context, round_: int, step: int) -> None:
+  """Remove the samples of PPO steps >= `step` from the round's rollout chunks (written
+  by a run that was killed after flushing them but before its checkpoint): the resumed run
+  writes them again, so each step is stored exactly once."""
+  if jax.process_index() != 0 or not rollout_dir(ctx, round_).exists():
+    return
+  for path in sorted(rollout_dir(ctx, round_).glob("ppo_steps_*.npz")):
+    with np.load(path) as chunk:
+      arrays = dict(chunk)
+    keep = arrays["step"] < step
+    if keep.all():
+      continue
+    path.unlink()
+    if keep.any():
+      last = int(arrays["step"][keep][-1])
+      rollout.save_arrays(path.with_name(f"ppo_steps_{int(arrays['step'][0]):05d}_"
+                                         f"{last:05d}.npz"),
+                          {k: v[keep] for k, v in arrays.items()})
 
 
 def rollout_dir(ctx: Context, round_: int) -> pathlib.Path:

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from pvg_jax import rollout
+from pvg_jax import cli, rollout
 from pvg_jax.games import jitted, phases
 from pvg_jax.models import functional, sampler
 from pvg_jax.players import Players
@@ -248,7 +248,7 @@ def main(argv) -> None:
 
 def run() -> None:
   """Console-script entry point (pvg-probe)."""
-  from absl import app, flags
+  from absl import flags
   from ml_collections import config_flags
   config_flags.DEFINE_config_file("config", None, "Experiment config file.")
   flags.DEFINE_string("workdir", None, "Where probes.json/.md (and, by default, the initial "
@@ -257,7 +257,7 @@ def run() -> None:
   flags.DEFINE_integer("steps", 30, "PPO steps of every probe.")
   flags.DEFINE_integer("problems", 1024, "Test problems each measurement samples.")
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  cli.run_app("pvg-probe", main)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ A game checkpoint holds
 - meta (JSON): round, phase, PPO step, KL coefficient, stopping-monitor history, the
   per-round results so far, and how many sample-pool sources exist.
 Saved at every phase boundary and every `checkpoint_every` PPO steps. Orbax finalizes a
-checkpoint atomically, so after a kill the latest finalized one is always whole.
+checkpoint atomically, so after a kill the latest finalized one is always whole; a
+checkpoint damaged later (bit rot, a truncated file) fails its SHA-256 or Orbax's own
+checks on restore and the run falls back to the one before (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import jax
 import orbax.checkpoint as ocp
+
+from pvg_jax import checkpoint, cli, files
 
 PHASES = ("verifier", "prover", "eval")
 
 
-class Preempted(Exception):  # noqa: N818 (a signal, not an error)
+class Preempted(cli.Preempted):
   """SIGTERM arrived; the state was checkpointed at (round, phase, PPO step)."""
 
   def __init__(self, round_: int, phase: str, step: int):
@@ -42,30 +47,75 @@ class Progress:
 
 
 class GameCheckpointer:
+  """Both players' arrays + Progress, SHA-256 per array, newest intact one restored.
+
+  Each checkpoint holds three Orbax items: `arrays`, `progress` (JSON) and `integrity`
+  (JSON: checkpoint.leaf_digests of the arrays, per process). `latest` restores the newest
+  checkpoint that Orbax can read and whose arrays match their digests; one that fails is
+  reported in one line (which checkpoint, what failed), moved to <dir>_damaged/ (never
+  deleted) and the next older one is tried. If none is left, NoIntactCheckpointError.
+  """
+
   def __init__(self, directory: str | pathlib.Path, max_to_keep: int = 2):
     self.directory = pathlib.Path(directory).absolute()
+    self.damaged = self.directory.with_name(self.directory.name + "_damaged")
+    self.max_to_keep = max_to_keep
+    self._open()
+
+  def _open(self) -> None:
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep,
                                                              create=True))
     self._count = self.manager.latest_step() or 0
 
   def save(self, arrays, progress: Progress) -> None:
-    """Save and wait: a phase boundary is only passed once its checkpoint is on disk."""
+    """Save and wait: a phase boundary is only passed once its checkpoint is on disk.
+    Arrays are checked finite first: a diverged state is never written."""
+    checkpoint.assert_finite(arrays, f"the game checkpoint at round {progress.round} phase "
+                             f"{progress.phase!r} PPO step {progress.ppo_step}")
     self._count += 1
     self.manager.save(self._count, args=ocp.args.Composite(
         arrays=ocp.args.StandardSave(arrays),
-        progress=ocp.args.JsonSave(dataclasses.asdict(progress))))
+        progress=ocp.args.JsonSave(dataclasses.asdict(progress)),
+        integrity=ocp.args.JsonSave({"sha256": checkpoint.leaf_digests(arrays)})))
     self.manager.wait_until_finished()
 
+  def _restore(self, step: int, abstract_arrays):
+    """(arrays, Progress) of checkpoint `step`, or a one-line reason it is not intact."""
+    path = self.directory / str(step)
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(
+          arrays=ocp.args.StandardRestore(abstract_arrays),
+          progress=ocp.args.JsonRestore(), integrity=ocp.args.JsonRestore()))
+      progress = Progress(**restored["progress"])
+    except Exception as e:  # noqa: BLE001 (Orbax/TensorStore raise many types on damage)
+      return None, f"{path}: unreadable ({checkpoint.first_line(e)})"
+    bad = checkpoint.first_mismatch(restored["arrays"], restored["integrity"]["sha256"])
+    if bad is not None:
+      return None, f"{path}: array {bad} does not match its SHA-256"
+    return (restored["arrays"], progress), None
+
   def latest(self, abstract_arrays):
-    """(arrays, Progress) of the newest finalized checkpoint, or None if there is none."""
-    step = self.manager.latest_step()
-    if step is None:
-      return None
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        arrays=ocp.args.StandardRestore(abstract_arrays),
-        progress=ocp.args.JsonRestore()))
-    return restored["arrays"], Progress(**restored["progress"])
+    """(arrays, Progress) of the newest intact checkpoint, or None if there is none."""
+    moved = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      restored, problem = self._restore(step, abstract_arrays)
+      if restored is not None:
+        if moved:
+          self.close()
+          self._open()      # the manager must forget the steps moved aside
+          print(f"resuming from checkpoint {self.directory / str(step)}", flush=True)
+        return restored
+      target = self.damaged / str(step)
+      if jax.process_index() == 0:
+        target = files.move_aside(self.directory / str(step), self.damaged)
+      moved.append(str(target))
+      print(f"damaged checkpoint: {problem}; moved to {target}", flush=True)
+    if moved:
+      raise checkpoint.NoIntactCheckpointError(
+          f"no intact checkpoint left in {self.directory} (damaged ones moved to "
+          f"{self.damaged}); start again with a new --workdir")
+    return None
 
   def close(self) -> None:
     self.manager.wait_until_finished()

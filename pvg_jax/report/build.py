@@ -15,6 +15,7 @@ import pathlib
 
 import numpy as np
 
+from pvg_jax import cli
 from pvg_jax.report import data, figures
 from pvg_jax.report.data import INIT, Experiment
 
@@ -246,7 +247,7 @@ def _sweep_metrics():
 
 def run() -> None:
   """Console-script entry point (pvg-report)."""
-  from absl import app, flags
+  from absl import flags
   flags.DEFINE_string("workdir", None, "A game workdir or a pvg-experiments directory.")
   flags.DEFINE_bool("evaluate", True, "Evaluate runs that lack evals/results.json first.")
   flags.mark_flags_as_required(["workdir"])
@@ -254,7 +255,7 @@ def run() -> None:
   def main(argv) -> None:
     del argv
     print(write_report(flags.FLAGS.workdir, flags.FLAGS.evaluate))
-  app.run(main)
+  cli.run_app("pvg-report", main)
 
 
 if __name__ == "__main__":

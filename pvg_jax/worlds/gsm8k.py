@@ -18,9 +18,15 @@ import re
 from collections.abc import Iterator
 from fractions import Fraction
 
+from pvg_jax import cli
+
 ANNOTATION = re.compile(r"<<([^<>]*)>>")
 FINAL = re.compile(r"^####\s*(.+?)\s*$", re.MULTILINE)
 _TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+|[-+*/()])")
+
+
+class DataError(cli.UserError):
+  """A GSM8K file that cannot be read: the message names the file and line."""
 
 
 class ExpressionError(ValueError):
@@ -125,7 +131,7 @@ def parse_example(record: dict, line: int = 0) -> Example:
   try:
     question, solution = record["question"], record["answer"]
   except (KeyError, TypeError) as e:
-    raise ValueError(f"line {line}: a GSM8K record needs 'question' and 'answer'") from e
+    raise ValueError("a GSM8K record needs 'question' and 'answer' fields") from e
   final = FINAL.search(solution)
   try:
     final_answer = evaluate(final.group(1)) if final else None
@@ -136,19 +142,32 @@ def parse_example(record: dict, line: int = 0) -> Example:
 
 
 def read_jsonl(path: str | pathlib.Path) -> Iterator[Example]:
-  """Examples of a GSM8K jsonl file; a malformed line raises naming the file and line."""
+  """Examples of a GSM8K jsonl file. A malformed line (not UTF-8, not JSON, no question or
+  answer) raises DataError naming the file and line; so does a file without any example."""
   path = pathlib.Path(path)
-  if not path.exists():
-    raise FileNotFoundError(f"GSM8K file not found: {path}")
-  with path.open() as f:
-    for n, text in enumerate(f, start=1):
+  if not path.is_file():
+    raise DataError(f"GSM8K file not found: {path}")
+  n_examples = 0
+  with path.open("rb") as f:
+    for n, raw in enumerate(f, start=1):
+      try:
+        text = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{n}: not UTF-8 text (byte {e.start})") from None
       if not text.strip():
         continue
       try:
         record = json.loads(text)
       except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from e
-      yield parse_example(record, n)
+        raise DataError(f"{path}:{n}: not a JSON line ({e.msg})") from None
+      try:
+        example = parse_example(record, n)
+      except ValueError as e:
+        raise DataError(f"{path}:{n}: {e}") from None
+      n_examples += 1
+      yield example
+  if not n_examples:
+    raise DataError(f"{path}: no GSM8K examples (the file is empty)")
 
 
 def annotation_counts(examples) -> dict[str, int]:
@@ -165,6 +184,11 @@ def annotation_counts(examples) -> dict[str, int]:
 
 
 def main() -> None:
+  with cli.errors("pvg-gsm8k-check"):
+    _main()
+
+
+def _main() -> None:
   import argparse
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("path", help="a GSM8K jsonl file, e.g. ../shared/data/gsm8k/test.jsonl")

@@ -1,0 +1,168 @@
+"""Operations, piece by piece (docs/operations.md): atomic files, the workdir lock, game
+checkpoints that detect damage and fall back, nothing non-finite saved, resumable
+supervised training, SIGTERM in a supervised loop, the divergence guard, rollout chunks
+stored once. The end-to-end fault injection on the smoke game is tests/test_faults.py."""
+
+import os
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from pvg_jax import checkpoint, cli, files, metrics, players, preemption, sharding
+from pvg_jax.games import phases
+from pvg_jax.games.state import GameCheckpointer, Progress
+from pvg_jax.worlds.arith import world as arith_world
+
+
+def test_atomic_writes_leave_no_temp_files(tmp_path):
+  files.atomic_write_text(tmp_path / "a.json", "1")
+  files.atomic_write_text(tmp_path / "a.json", "2")
+  files.atomic_save_npz(tmp_path / "x.npz", {"v": np.arange(3)})
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "x.npz"]
+  assert (tmp_path / "a.json").read_text() == "2"
+  np.testing.assert_array_equal(np.load(tmp_path / "x.npz")["v"], np.arange(3))
+
+
+def test_move_aside_never_overwrites(tmp_path):
+  aside = tmp_path / "aside"
+  for content in ("first", "second"):
+    (tmp_path / "f").write_text(content)
+    files.move_aside(tmp_path / "f", aside)
+  assert sorted((p.name, p.read_text()) for p in aside.iterdir()) == [
+      ("f", "first"), ("f.1", "second")]
+
+
+def test_second_lock_is_refused_and_names_the_holder(tmp_path):
+  with files.WorkdirLock(tmp_path):
+    with pytest.raises(cli.UserError, match=rf"{tmp_path} is in use by pid {os.getpid()}"):
+      with files.WorkdirLock(tmp_path):
+        pass
+  with files.WorkdirLock(tmp_path):     # released: free again
+    pass
+
+
+def _tree(value: float):
+  return {"w": jax.numpy.full((4, 8), value), "step": jax.numpy.array(3, jax.numpy.int32)}
+
+
+def _abstract():
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), _tree(0.0))
+
+
+def _two_checkpoints(directory):
+  ckpt = GameCheckpointer(directory)
+  ckpt.save(_tree(1.0), Progress(round=0, phase="prover"))
+  ckpt.save(_tree(2.0), Progress(round=1, phase="verifier"))
+  ckpt.close()
+
+
+def _flip_a_bit(step_dir: pathlib.Path) -> None:
+  """Flip one bit in the middle of the largest file of the array item."""
+  data = max((p for p in (step_dir / "arrays").rglob("*") if p.is_file()),
+             key=lambda p: p.stat().st_size)
+  raw = bytearray(data.read_bytes())
+  raw[len(raw) // 2] ^= 0x10
+  data.write_bytes(bytes(raw))
+
+
+def _truncate(step_dir: pathlib.Path) -> None:
+  data = max((p for p in (step_dir / "arrays").rglob("*") if p.is_file()),
+             key=lambda p: p.stat().st_size)
+  data.write_bytes(data.read_bytes()[: data.stat().st_size // 3])
+
+
+def _remove_metadata(step_dir: pathlib.Path) -> None:
+  (step_dir / "arrays" / "_METADATA").unlink()
+
+
+@pytest.mark.parametrize("damage", [_flip_a_bit, _truncate, _remove_metadata])
+def test_damaged_newest_checkpoint_is_moved_aside_and_the_older_restored(tmp_path, damage,
+                                                                        capsys):
+  directory = tmp_path / "checkpoints"
+  _two_checkpoints(directory)
+  damage(directory / "2")
+  ckpt = GameCheckpointer(directory)
+  arrays, progress = ckpt.latest(_abstract())
+  out = capsys.readouterr().out
+  assert f"damaged checkpoint: {directory / '2'}" in out and len(out.splitlines()) == 2
+  assert progress.round == 0 and float(arrays["w"][0, 0]) == 1.0
+  assert (tmp_path / "checkpoints_damaged" / "2").is_dir()           # kept, not deleted
+  ckpt.save(_tree(3.0), Progress(round=0, phase="eval"))              # numbering goes on
+  ckpt.close()
+  arrays, progress = GameCheckpointer(directory).latest(_abstract())
+  assert progress.phase == "eval" and float(arrays["w"][0, 0]) == 3.0
+
+
+def test_no_intact_checkpoint_stops_and_says_so(tmp_path):
+  directory = tmp_path / "checkpoints"
+  _two_checkpoints(directory)
+  _flip_a_bit(directory / "1")
+  _flip_a_bit(directory / "2")
+  with pytest.raises(checkpoint.NoIntactCheckpointError, match="no intact checkpoint left"):
+    GameCheckpointer(directory).latest(_abstract())
+  assert sorted(p.name for p in (tmp_path / "checkpoints_damaged").iterdir()) == ["1", "2"]
+
+
+def test_non_finite_state_is_never_saved(tmp_path):
+  ckpt = GameCheckpointer(tmp_path / "checkpoints")
+  bad = _tree(1.0)
+  bad["w"] = bad["w"].at[1, 2].set(np.nan)
+  with pytest.raises(metrics.NonFiniteError, match=r"\['w'\].*PPO step 7; not saved"):
+    ckpt.save(bad, Progress(round=0, phase="prover", ppo_step=7))
+  assert ckpt.manager.latest_step() is None
+  with pytest.raises(metrics.NonFiniteError, match="not saved"):
+    checkpoint.save(tmp_path / "snap", bad, "k")
+  assert not (tmp_path / "snap").exists()
+
+
+def test_divergence_guard():
+  import ml_collections
+  pg = ml_collections.ConfigDict({"max_kl": 25.0, "min_parseable": 0.05})
+  assert phases._diverged(pg, {"kl": 1.0, "parseable": 0.9}) is None
+  assert "KL to the initial prover 125.0" in phases._diverged(pg, {"kl": 125.0})
+  assert "parseable share 0.000" in phases._diverged(pg, {"kl": 0.1, "parseable": 0.0})
+
+
+def test_resumed_rollout_chunks_hold_each_step_once(tmp_path):
+  class Ctx:
+    workdir = tmp_path
+  directory = phases.rollout_dir(Ctx, 0)
+  for first, last in ((0, 2), (3, 5), (6, 8)):
+    steps = np.repeat(np.arange(first, last + 1), 2)
+    files.atomic_save_npz(directory / f"ppo_steps_{first:05d}_{last:05d}.npz",
+                          {"step": steps, "x": steps * 10})
+  phases._drop_chunks_from(Ctx, 0, 5)      # resumed from the checkpoint at step 5
+  names = sorted(p.name for p in directory.iterdir())
+  assert names == ["ppo_steps_00000_00002.npz", "ppo_steps_00003_00004.npz"]
+  kept = np.load(directory / names[1])
+  np.testing.assert_array_equal(kept["step"], [3, 3, 4, 4])
+  np.testing.assert_array_equal(kept["x"], [30, 30, 40, 40])
+
+
+def test_sigterm_in_sft_checkpoints_and_the_resumed_run_is_identical(smoke_config, tmp_path,
+                                                                     monkeypatch):
+  """SIGTERM (here: preemption.requested answering yes at the 7th poll) in a 12-step SFT:
+  Preempted, a partial checkpoint at step 7; the resumed run ends with exactly the params
+  of an uninterrupted one."""
+  cfg = smoke_config.copy_and_resolve_references()
+  with cfg.unlocked():
+    cfg.sft.steps = 12
+  world = arith_world.ArithWorld(cfg.world, cfg.seed)
+  spec, _ = players.player_specs(cfg, world)
+  mesh = sharding.make_mesh((-1, 1, 1))
+  writer = metrics.MetricWriter(tmp_path)
+  reference = players.train_prover(cfg, world, spec, mesh, writer)
+
+  resume = players.Resume(tmp_path / "partial", "k", every=100)
+  polls = iter(range(1, 1000))
+  monkeypatch.setattr(preemption, "requested", lambda: next(polls) == 7)   # SIGTERM at 7
+  with pytest.raises(cli.Preempted, match="prover_sft at step 7"):
+    players.train_prover(cfg, world, spec, mesh, writer, resume)
+  monkeypatch.undo()
+  assert (tmp_path / "partial" / "meta.json").exists()
+  resumed = players.train_prover(cfg, world, spec, mesh, writer, resume)
+  writer.close()
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
+               jax.device_get(reference))
