@@ -101,6 +101,7 @@ def save(directory: str | pathlib.Path, tree, key: str, extra: dict | None = Non
   """Write `tree` and its integrity metadata to `directory` (replacing what was there)."""
   directory = pathlib.Path(directory).absolute()
   assert_finite(tree, str(directory))
+  files.ensure_free(directory.parent, files.checkpoint_bytes(tree))
   if jax.process_index() == 0 and directory.exists():
     shutil.rmtree(directory)
   _barrier(f"checkpoint.save:{directory}")

@@ -35,7 +35,16 @@ def debug() -> bool:
   return os.environ.get("PVG_DEBUG", "") not in ("", "0")
 
 
+def _close_progress_bars() -> None:
+  """Close the progress bars an exception left open, so the message starts its own line."""
+  tqdm = sys.modules.get("tqdm")
+  for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+    with contextlib.suppress(Exception):
+      bar.close()
+
+
 def _fail(prog: str, code: int, message: str) -> None:
+  _close_progress_bars()
   print(f"{prog}: {message}", file=sys.stderr, flush=True)
   raise SystemExit(code)
 
@@ -68,6 +77,7 @@ def errors(prog: str):
     yield
     sys.stdout.flush()                    # a closed pipe shows here, not at exit
   except Preempted as e:
+    _close_progress_bars()
     print(f"{prog}: {e}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_PREEMPTED) from None
   except BrokenPipeError:                 # e.g. `pvg-gsm8k-check file | head`

@@ -9,10 +9,12 @@ process 0 writes (the callers check `jax.process_index()`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import os
 import pathlib
+import shutil
 import socket
 import time
 
@@ -47,6 +49,25 @@ def atomic_save_npz(path: str | pathlib.Path, arrays: dict[str, np.ndarray]) -> 
   buffer = io.BytesIO()
   np.savez_compressed(buffer, **arrays)
   atomic_write_bytes(path, buffer.getvalue())
+
+
+def ensure_free(directory: pathlib.Path, nbytes: int) -> None:
+  """OSError(ENOSPC) naming `directory` if its filesystem has less than `nbytes` free.
+  Checked before an Orbax save: a write that fails inside Orbax's background threads
+  fills stderr with their tracebacks, this fails first with one line."""
+  probe = pathlib.Path(directory)
+  while not probe.exists():
+    probe = probe.parent
+  free = shutil.disk_usage(probe).free
+  if free < nbytes:
+    raise OSError(errno.ENOSPC, f"No space left on device ({free} bytes free, about "
+                  f"{nbytes} needed)", str(directory))
+
+
+def checkpoint_bytes(tree) -> int:
+  """What a checkpoint of `tree` needs on disk, with room for Orbax's metadata."""
+  import jax
+  return int(1.2 * sum(x.nbytes for x in jax.tree.leaves(tree))) + (256 << 10)
 
 
 def move_aside(path: pathlib.Path, into: pathlib.Path) -> pathlib.Path:

@@ -68,8 +68,11 @@ def test_round_1_compiles_nothing(game_run):
 
 
 def test_finished_workdir_returns_the_same_summary(game_run, smoke_config):
+  """... and writes nothing (so a finished workdir can be re-read from read-only storage)."""
   workdir, summary = game_run
+  before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in workdir.rglob("*")}
   assert train.train(smoke_config, workdir) == summary
+  assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in workdir.rglob("*")} == before
 
 
 def test_workdir_with_another_config_is_refused(game_run, smoke_config):

@@ -44,7 +44,10 @@ def test_second_lock_is_refused_and_names_the_holder(tmp_path):
 
 
 def _tree(value: float):
-  return {"w": jax.numpy.full((4, 8), value), "step": jax.numpy.array(3, jax.numpy.int32)}
+  """Incompressible values, so the chunk files hold them as they are."""
+  noise = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+  noise[0, 0] = 0.0
+  return {"w": jax.numpy.asarray(noise + value), "step": jax.numpy.array(3, jax.numpy.int32)}
 
 
 def _abstract():
@@ -59,12 +62,16 @@ def _two_checkpoints(directory):
 
 
 def _flip_a_bit(step_dir: pathlib.Path) -> None:
-  """Flip one bit in the middle of the largest file of the array item."""
-  data = max((p for p in (step_dir / "arrays").rglob("*") if p.is_file()),
-             key=lambda p: p.stat().st_size)
-  raw = bytearray(data.read_bytes())
-  raw[len(raw) // 2] ^= 0x10
-  data.write_bytes(bytes(raw))
+  """Flip one bit in the middle of each chunk-data file of the array item (OCDBT's
+  `ocdbt.process_*/d/*`). Some files have regions no array reads, so one flip in one file
+  can be harmless; one per file certainly changes some array's bytes without breaking
+  Orbax's own reading: only the SHA-256 can notice."""
+  data = sorted((step_dir / "arrays").glob("ocdbt.process_*/d/*"))
+  assert data, f"no chunk data under {step_dir / 'arrays'}"
+  for path in data:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    path.write_bytes(bytes(raw))
 
 
 def _truncate(step_dir: pathlib.Path) -> None:
@@ -87,6 +94,8 @@ def test_damaged_newest_checkpoint_is_moved_aside_and_the_older_restored(tmp_pat
   arrays, progress = ckpt.latest(_abstract())
   out = capsys.readouterr().out
   assert f"damaged checkpoint: {directory / '2'}" in out and len(out.splitlines()) == 2
+  if damage is _flip_a_bit:
+    assert "does not match its SHA-256" in out
   assert progress.round == 0 and float(arrays["w"][0, 0]) == 1.0
   assert (tmp_path / "checkpoints_damaged" / "2").is_dir()           # kept, not deleted
   ckpt.save(_tree(3.0), Progress(round=0, phase="eval"))              # numbering goes on
