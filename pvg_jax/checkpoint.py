@@ -44,9 +44,13 @@ def _leaf_digest(path, leaf) -> str:
   return h.hexdigest()
 
 
+def _local_digests(tree) -> list[str]:
+  return [_leaf_digest(p, x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
 def leaf_digests(tree) -> dict[str, list[str]]:
   """{"p<k>": [SHA-256 per leaf]} for every process k (gathered: the same on all)."""
-  mine = [_leaf_digest(p, x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+  mine = _local_digests(tree)
   if jax.process_count() == 1:
     return {"p0": mine}
   from jax.experimental import multihost_utils
@@ -63,14 +67,22 @@ def tree_digest(tree) -> str:
 
 
 def first_mismatch(tree, saved: dict[str, list[str]]) -> str | None:
-  """The path of the first leaf whose bytes differ from `saved` (leaf_digests of the tree
-  that was written), None if all match. Every process checks its own shards; on several
-  processes the answer is agreed (a mismatch anywhere is a mismatch everywhere)."""
+  """The path of the first leaf whose bytes on this process differ from `saved`
+  (leaf_digests of the tree that was written), None if all match. Local: no collective,
+  so it can run where another process failed earlier (combine verdicts with any_process)."""
   paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-  now = leaf_digests(tree)
-  bad = [i for i, _ in enumerate(paths)
-         if any(now[k][i] != saved.get(k, [None] * len(paths))[i] for k in now)]
+  expected = saved.get(f"p{jax.process_index()}", [])
+  now = _local_digests(tree)
+  bad = [i for i in range(len(paths)) if i >= len(expected) or now[i] != expected[i]]
   return paths[bad[0]] if bad else None
+
+
+def any_process(flag: bool) -> bool:
+  """True on every process if `flag` is true on any (a collective: all must call it)."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils
+  return bool(np.asarray(multihost_utils.process_allgather(np.array([int(flag)], np.int32))).any())
 
 
 def assert_finite(tree, what: str) -> None:
@@ -104,7 +116,7 @@ def save(directory: str | pathlib.Path, tree, key: str, extra: dict | None = Non
   files.ensure_free(directory.parent, files.checkpoint_bytes(tree))
   if jax.process_index() == 0 and directory.exists():
     shutil.rmtree(directory)
-  _barrier(f"checkpoint.save:{directory}")
+  barrier(f"checkpoint.save:{directory}")
   with ocp.StandardCheckpointer() as ckptr:
     ckptr.save(directory / "state", tree)
     ckptr.wait_until_finished()
@@ -112,10 +124,11 @@ def save(directory: str | pathlib.Path, tree, key: str, extra: dict | None = Non
           "extra": extra or {}}
   if jax.process_index() == 0:          # meta.json last: its presence marks completion
     files.atomic_write_text(directory / "meta.json", json.dumps(meta, indent=1))
-  _barrier(f"checkpoint.saved:{directory}")
+  barrier(f"checkpoint.saved:{directory}")
 
 
-def _barrier(name: str) -> None:
+def barrier(name: str) -> None:
+  """All processes wait here (a no-op on one process)."""
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)

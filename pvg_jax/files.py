@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import io
+import json
 import os
 import pathlib
 import shutil
@@ -68,6 +70,35 @@ def checkpoint_bytes(tree) -> int:
   """What a checkpoint of `tree` needs on disk, with room for Orbax's metadata."""
   import jax
   return int(1.2 * sum(x.nbytes for x in jax.tree.leaves(tree))) + (256 << 10)
+
+
+def _file_digests(directory: pathlib.Path, skip: str) -> dict[str, str]:
+  return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+          for p in sorted(directory.rglob("*")) if p.is_file() and p.name != skip}
+
+
+def write_manifest(directory: pathlib.Path, name: str) -> None:
+  """<directory>/<name>: the SHA-256 of every file below `directory`."""
+  atomic_write_text(directory / name, json.dumps(_file_digests(directory, name), indent=0))
+
+
+def verify_manifest(directory: pathlib.Path, name: str) -> str | None:
+  """None if every file the manifest lists is there with its SHA-256 (or there is no
+  manifest), else a one-line description of the first problem."""
+  path = directory / name
+  if not path.exists():
+    return None
+  try:
+    expected = json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    return f"{path}: unreadable manifest"
+  for rel, digest in expected.items():
+    f = directory / rel
+    if not f.is_file():
+      return f"{directory}: file {rel} is missing"
+    if hashlib.sha256(f.read_bytes()).hexdigest() != digest:
+      return f"{directory}: file {rel} does not match its SHA-256"
+  return None
 
 
 def move_aside(path: pathlib.Path, into: pathlib.Path) -> pathlib.Path:

@@ -74,6 +74,13 @@ def _flip_a_bit(step_dir: pathlib.Path) -> None:
     path.write_bytes(bytes(raw))
 
 
+def _flip_a_bit_without_manifest(step_dir: pathlib.Path) -> None:
+  """A step killed after Orbax finalized it and before its file manifest was written:
+  only the arrays' own SHA-256 is left to notice."""
+  (step_dir / "files.sha256.json").unlink()
+  _flip_a_bit(step_dir)
+
+
 def _truncate(step_dir: pathlib.Path) -> None:
   data = max((p for p in (step_dir / "arrays").rglob("*") if p.is_file()),
              key=lambda p: p.stat().st_size)
@@ -84,7 +91,8 @@ def _remove_metadata(step_dir: pathlib.Path) -> None:
   (step_dir / "arrays" / "_METADATA").unlink()
 
 
-@pytest.mark.parametrize("damage", [_flip_a_bit, _truncate, _remove_metadata])
+@pytest.mark.parametrize("damage", [_flip_a_bit, _flip_a_bit_without_manifest, _truncate,
+                                    _remove_metadata])
 def test_damaged_newest_checkpoint_is_moved_aside_and_the_older_restored(tmp_path, damage,
                                                                         capsys):
   directory = tmp_path / "checkpoints"
@@ -95,7 +103,9 @@ def test_damaged_newest_checkpoint_is_moved_aside_and_the_older_restored(tmp_pat
   out = capsys.readouterr().out
   assert f"damaged checkpoint: {directory / '2'}" in out and len(out.splitlines()) == 2
   if damage is _flip_a_bit:
-    assert "does not match its SHA-256" in out
+    assert "file arrays/ocdbt.process_0/d/" in out and "does not match its SHA-256" in out
+  if damage is _flip_a_bit_without_manifest:
+    assert "array ['w'] does not match its SHA-256" in out
   assert progress.round == 0 and float(arrays["w"][0, 0]) == 1.0
   assert (tmp_path / "checkpoints_damaged" / "2").is_dir()           # kept, not deleted
   ckpt.save(_tree(3.0), Progress(round=0, phase="eval"))              # numbering goes on

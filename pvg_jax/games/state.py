@@ -22,6 +22,7 @@ import orbax.checkpoint as ocp
 from pvg_jax import checkpoint, cli, files
 
 PHASES = ("verifier", "prover", "eval")
+MANIFEST = "files.sha256.json"   # in each step directory: SHA-256 of every file, after save
 
 
 class Preempted(cli.Preempted):
@@ -50,7 +51,9 @@ class GameCheckpointer:
   """Both players' arrays + Progress, SHA-256 per array, newest intact one restored.
 
   Each checkpoint holds three Orbax items: `arrays`, `progress` (JSON) and `integrity`
-  (JSON: checkpoint.leaf_digests of the arrays, per process). `latest` restores the newest
+  (JSON: checkpoint.leaf_digests of the arrays, per process), and beside them MANIFEST, the
+  SHA-256 of every file (written once Orbax has finalized the step; a step killed before
+  its manifest is written is checked by the array digests alone). `latest` restores the newest
   checkpoint that Orbax can read and whose arrays match their digests; one that fails is
   reported in one line (which checkpoint, what failed), moved to <dir>_damaged/ (never
   deleted) and the next older one is tried. If none is left, NoIntactCheckpointError.
@@ -80,20 +83,34 @@ class GameCheckpointer:
         progress=ocp.args.JsonSave(dataclasses.asdict(progress)),
         integrity=ocp.args.JsonSave({"sha256": checkpoint.leaf_digests(arrays)})))
     self.manager.wait_until_finished()
+    if jax.process_index() == 0:
+      files.write_manifest(self.directory / str(self._count), MANIFEST)
+    checkpoint.barrier(f"game checkpoint {self._count}")
 
   def _restore(self, step: int, abstract_arrays):
-    """(arrays, Progress) of checkpoint `step`, or a one-line reason it is not intact."""
+    """(arrays, Progress) of checkpoint `step`, or a one-line reason it is not intact.
+
+    Two checks, each agreed across processes (damage seen by one makes every process skip
+    the checkpoint): first the files against the manifest written after the save (plain
+    file reads, before Orbax: a read error inside Orbax on only some processes would leave
+    the others waiting in its collectives), then the restored arrays against their SHA-256.
+    """
     path = self.directory / str(step)
+    problem = files.verify_manifest(path, MANIFEST)
+    if checkpoint.any_process(problem is not None):
+      return None, problem or f"{path}: damaged as read by another process"
     try:
       restored = self.manager.restore(step, args=ocp.args.Composite(
           arrays=ocp.args.StandardRestore(abstract_arrays),
           progress=ocp.args.JsonRestore(), integrity=ocp.args.JsonRestore()))
       progress = Progress(**restored["progress"])
+      bad = checkpoint.first_mismatch(restored["arrays"], restored["integrity"]["sha256"])
+      if bad is not None:
+        problem = f"{path}: array {bad} does not match its SHA-256"
     except Exception as e:  # noqa: BLE001 (Orbax/TensorStore raise many types on damage)
-      return None, f"{path}: unreadable ({checkpoint.first_line(e)})"
-    bad = checkpoint.first_mismatch(restored["arrays"], restored["integrity"]["sha256"])
-    if bad is not None:
-      return None, f"{path}: array {bad} does not match its SHA-256"
+      problem = f"{path}: unreadable ({checkpoint.first_line(e)})"
+    if checkpoint.any_process(problem is not None):
+      return None, problem or f"{path}: damaged as read by another process"
     return (restored["arrays"], progress), None
 
   def latest(self, abstract_arrays):
@@ -110,6 +127,7 @@ class GameCheckpointer:
       target = self.damaged / str(step)
       if jax.process_index() == 0:
         target = files.move_aside(self.directory / str(step), self.damaged)
+      checkpoint.barrier(f"moved aside {step}")   # every process then sees the same steps
       moved.append(str(target))
       print(f"damaged checkpoint: {problem}; moved to {target}", flush=True)
     if moved:
