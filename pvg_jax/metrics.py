@@ -20,6 +20,18 @@ class NonFiniteError(FloatingPointError):
   """A loss or metric became NaN or inf."""
 
 
+def _drop_torn_last_line(path: pathlib.Path) -> None:
+  """A kill -9 in the middle of an append leaves a partial last line; cut it before
+  appending, so every line stays one JSON record. (A resumed run logs the steps after its
+  checkpoint again: readers keep the last record of each (phase, step).)"""
+  if not path.exists() or path.stat().st_size == 0:
+    return
+  with path.open("rb+") as f:
+    data = f.read()
+    if not data.endswith(b"\n"):
+      f.truncate(data.rfind(b"\n") + 1)
+
+
 class MetricWriter:
   def __init__(self, workdir: str | pathlib.Path):
     self.active = jax.process_index() == 0
@@ -27,6 +39,7 @@ class MetricWriter:
     self._tb = None
     if self.active:
       self.path.parent.mkdir(parents=True, exist_ok=True)
+      _drop_torn_last_line(self.path)
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
 

@@ -181,3 +181,20 @@ def test_profile_steps_write_a_trace(game_run, smoke_config, tmp_path):
     cfg.game.rounds = 1
   train.train(cfg, workdir)
   assert list((workdir / "profile").rglob("*.trace.json.gz"))
+
+
+def test_divergence_guard_ends_a_collapsed_round(game_run, smoke_config, tmp_path, capsys):
+  """game.ppo.lr=1e6 collapses the prover without a NaN (parseable share -> 0, KL in the
+  tens of nats): the round ends as diverged, in summary.json and in one printed line."""
+  source, _ = game_run
+  workdir = tmp_path / "diverged"
+  workdir.mkdir()
+  shutil.copytree(source / "init_players", workdir / "init_players")
+  cfg = smoke_config.copy_and_resolve_references()
+  with cfg.unlocked():
+    cfg.game.ppo.lr = 1e6
+    cfg.game.rounds = 1
+  summary = train.train(cfg, workdir)
+  r = summary["rounds"][0]
+  assert r["diverged"] and r["stop_reason"].startswith("diverged: "), r["stop_reason"]
+  assert "marked diverged" in capsys.readouterr().out

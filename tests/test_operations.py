@@ -3,6 +3,7 @@ checkpoints that detect damage and fall back, nothing non-finite saved, resumabl
 supervised training, SIGTERM in a supervised loop, the divergence guard, rollout chunks
 stored once. The end-to-end fault injection on the smoke game is tests/test_faults.py."""
 
+import json
 import os
 import pathlib
 
@@ -185,3 +186,12 @@ def test_sigterm_in_sft_checkpoints_and_the_resumed_run_is_identical(smoke_confi
   writer.close()
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
                jax.device_get(reference))
+
+
+def test_a_torn_metrics_line_is_cut_before_appending(tmp_path):
+  (tmp_path / "metrics.jsonl").write_text('{"phase": "a", "step": 1}\n{"phase": "a", "st')
+  writer = metrics.MetricWriter(tmp_path)
+  writer.write("a", 2, {"loss": np.float32(0.5)})
+  writer.close()
+  lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(x)["step"] for x in lines] == [1, 2]
