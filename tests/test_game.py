@@ -170,31 +170,31 @@ def test_nan_stops_with_phase_and_step_and_keeps_last_checkpoint(game_run, smoke
   assert restored["progress"]["ppo_step"] == 0         # no save after the NaN
 
 
-def test_profile_steps_write_a_trace(game_run, smoke_config, tmp_path):
-  source, _ = game_run
-  workdir = tmp_path / "profiled"
+def _one_round(game_run, smoke_config, workdir, **game_keys):
+  """A one-round game in `workdir` from the module run's initial players (no SFT), with
+  top-level keys and `game.ppo.*` keys (prefix ppo_) overridden; returns its summary."""
   workdir.mkdir()
-  shutil.copytree(source / "init_players", workdir / "init_players")
+  shutil.copytree(game_run[0] / "init_players", workdir / "init_players")
   cfg = smoke_config.copy_and_resolve_references()
   with cfg.unlocked():
-    cfg.profile_steps = 2
     cfg.game.rounds = 1
-  train.train(cfg, workdir)
-  assert list((workdir / "profile").rglob("*.trace.json.gz"))
+    for key, value in game_keys.items():
+      if key.startswith("ppo_"):
+        cfg.game.ppo[key[4:]] = value
+      else:
+        cfg[key] = value
+  return train.train(cfg, workdir)
+
+
+def test_profile_steps_write_a_trace(game_run, smoke_config, tmp_path):
+  _one_round(game_run, smoke_config, tmp_path / "profiled", profile_steps=2)
+  assert list((tmp_path / "profiled" / "profile").rglob("*.trace.json.gz"))
 
 
 def test_divergence_guard_ends_a_collapsed_round(game_run, smoke_config, tmp_path, capsys):
   """game.ppo.lr=1e6 collapses the prover without a NaN (parseable share -> 0, KL in the
   tens of nats): the round ends as diverged, in summary.json and in one printed line."""
-  source, _ = game_run
-  workdir = tmp_path / "diverged"
-  workdir.mkdir()
-  shutil.copytree(source / "init_players", workdir / "init_players")
-  cfg = smoke_config.copy_and_resolve_references()
-  with cfg.unlocked():
-    cfg.game.ppo.lr = 1e6
-    cfg.game.rounds = 1
-  summary = train.train(cfg, workdir)
+  summary = _one_round(game_run, smoke_config, tmp_path / "diverged", ppo_lr=1e6)
   r = summary["rounds"][0]
   assert r["diverged"] and r["stop_reason"].startswith("diverged: "), r["stop_reason"]
   assert "marked diverged" in capsys.readouterr().out
