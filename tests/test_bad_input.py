@@ -14,6 +14,7 @@ import pytest
 
 from pvg_jax import cli, files, train
 from tests.conftest import REPO
+from tests.test_config import _with
 
 CONFIG_CASES = [   # (dotted key, value, what the message must name)
     ("seed", -1, "config.seed"),
@@ -59,14 +60,6 @@ CONFIG_CASES = [   # (dotted key, value, what the message must name)
 ]
 
 
-def _set(cfg, key: str, value) -> None:
-  *parents, leaf = key.split(".")
-  node = cfg
-  for part in parents:
-    node = node[part]
-  node[leaf] = value
-
-
 def _snapshot(path):
   """Everything under `path` (None if it does not exist), to compare before and after."""
   if not path.exists():
@@ -93,10 +86,8 @@ def _expect_one_line_exit_2(cfg, workdir, capsys, monkeypatch, culprit: str) -> 
 @pytest.mark.parametrize("key,value,culprit", CONFIG_CASES,
                          ids=[f"{k}={v}" for k, v, _ in CONFIG_CASES])
 def test_bad_config_value(smoke_config, tmp_path, capsys, monkeypatch, key, value, culprit):
-  cfg = smoke_config.copy_and_resolve_references()
-  with cfg.unlocked():
-    _set(cfg, key, value)
-  _expect_one_line_exit_2(cfg, tmp_path / "run", capsys, monkeypatch, culprit)
+  _expect_one_line_exit_2(_with(smoke_config, key, value), tmp_path / "run", capsys,
+                          monkeypatch, culprit)
 
 
 def _other_config(workdir, cfg):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pvg_jax import cli, train
-from tests import test_bad_input, test_operations
+from tests import test_operations
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -161,7 +161,11 @@ def _smoke_cfg():
   from configs import arith
   cfg = arith.get_config("smoke")
   for key, value in OVERRIDES.items():
-    test_bad_input._set(cfg, key, value)
+    *parents, leaf = key.split(".")
+    node = cfg
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
   return cfg
 
 
