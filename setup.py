@@ -10,6 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pvg_jax", "pvg_jax.*"]),
+    package_data={"pvg_jax.judging": ["static/*"]},
     install_requires=[
         "jax>=0.10",
         "flax>=0.12",
@@ -23,10 +24,13 @@ setup(
         "numpy>=1.26",
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
+        "starlette>=0.40",
+        "uvicorn>=0.30",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "nbclient>=0.10",
-                 "nbformat>=5.10", "ipykernel>=6.29"],
+                 "nbformat>=5.10", "ipykernel>=6.29",
+                 "playwright>=1.45"],
     },
     entry_points={
         "console_scripts": [
@@ -36,6 +40,7 @@ setup(
             "pvg-report=pvg_jax.report.build:run",
             "pvg-experiments=pvg_jax.experiments:run",
             "pvg-probe=pvg_jax.games.probes:run",
+            "pvg-judge=pvg_jax.judging.main:run",
         ],
     },
 )

@@ -51,8 +51,10 @@ def _fail(prog: str, code: int, message: str) -> None:
 
 def user_error_message(e: BaseException) -> str | None:
   """The one-line message of a user error, or None if `e` is a bug (keeps its traceback)."""
+  if isinstance(e, UserError):
+    return str(e)
   from pvg_jax import config as config_lib  # late: config imports the model stack
-  if isinstance(e, (UserError, config_lib.ConfigError)):
+  if isinstance(e, config_lib.ConfigError):
     return str(e)
   if isinstance(e, json.JSONDecodeError):
     return f"unreadable JSON ({e.msg}, line {e.lineno})"
@@ -72,7 +74,6 @@ def user_error_message(e: BaseException) -> str | None:
 def errors(prog: str):
   """Run a command's body: user errors -> one line + exit 2, preemption -> exit 75,
   non-finite training -> one line + exit 3. Anything else is a bug and keeps its traceback."""
-  from pvg_jax import checkpoint, metrics
   try:
     yield
     sys.stdout.flush()                    # a closed pipe shows here, not at exit
@@ -84,11 +85,16 @@ def errors(prog: str):
     with contextlib.suppress(OSError):
       sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stdout is closed at exit)
     raise SystemExit(0) from None
-  except (metrics.NonFiniteError, checkpoint.CheckpointError) as e:
-    if debug():
-      raise
-    _fail(prog, EXIT_FAILED, f"error: {e}")
   except Exception as e:  # noqa: BLE001 (classified below; bugs are re-raised)
+    # a training failure can only come from modules already imported (importing them
+    # here would import jax into every command's error path)
+    failures = tuple(c for c in (getattr(sys.modules.get(m), n, None) for m, n in (
+        ("pvg_jax.metrics", "NonFiniteError"), ("pvg_jax.checkpoint", "CheckpointError")))
+        if c is not None)
+    if failures and isinstance(e, failures):
+      if debug():
+        raise
+      _fail(prog, EXIT_FAILED, f"error: {e}")
     message = user_error_message(e)
     if message is None or debug():
       raise

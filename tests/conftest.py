@@ -48,3 +48,17 @@ def smoke_experiment(smoke_config, tmp_path_factory):
 
 NOTEBOOK_JUDGES = ("v16k:0", "v16k:1")      # as set in the notebook
 NOTEBOOK_ATTACKS = ("src", "goodhart")
+
+
+@pytest.fixture(scope="session")
+def smoke_campaign(smoke_experiment, tmp_path_factory):
+  """A judging campaign (pvg-judge create) of the smoke experiment's seed-0 game, its
+  baseline found beside it. Returns (campaign directory, game workdir)."""
+  from pvg_jax.judging import main
+  root, cfg = smoke_experiment
+  workdir = root / "seed_0" / cfg.game.reward
+  out = tmp_path_factory.mktemp("campaign") / "smoke"
+  main.create(main.parser().parse_args(
+      ["create", "--workdir", str(workdir), "--campaign", "smoke", "--out", str(out),
+       "--samples", "16"]))
+  return out, workdir

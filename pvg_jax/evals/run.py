@@ -77,7 +77,10 @@ class Evaluation:
   """The static parts every evaluation needs: config, world, players, jitted functions."""
 
   def __init__(self, workdir: str | pathlib.Path,
-               cfg: ml_collections.ConfigDict | None = None, mesh=None):
+               cfg: ml_collections.ConfigDict | None = None, mesh=None,
+               require_finished: bool = True):
+    """`require_finished=False` also opens a game still running (no summary.json yet): its
+    initial players and finished rounds can be read, e.g. for a judging campaign."""
     self.workdir = pathlib.Path(workdir)
     saved = load_config(self.workdir)
     if cfg is not None:
@@ -92,10 +95,13 @@ class Evaluation:
                                    "pass a config that has one (e.g. configs/arith.py)")
     config_lib.validate(self.cfg)
     summary = self.workdir / "summary.json"
-    if not summary.exists():
+    if summary.exists():
+      self.summary = json.loads(summary.read_text())
+    elif require_finished:
       raise FileNotFoundError(f"{summary} missing: the game in {self.workdir} has not "
                               "finished; run (or resume) it with pvg-train first")
-    self.summary = json.loads(summary.read_text())
+    else:
+      self.summary = {"rounds": []}
     self.rounds = len(self.summary["rounds"])
     self.mesh = mesh if mesh is not None else sharding.make_mesh(self.cfg.mesh.shape)
     self.world = arith_world.ArithWorld(self.cfg.world, self.cfg.seed)
@@ -275,7 +281,7 @@ class Evaluation:
       return {"samples_accuracy": float(ro.correct.mean()), "by_verifier": out}
     return self.cached("best_of_n", self.out / "best_of_n.json", compute)
 
-  def _test_rollouts(self, round_: int) -> rollout.Rollouts | None:
+  def heldout_rollouts(self, round_: int) -> rollout.Rollouts | None:
     """Both roles on test problems: the game's own eval samples of each round, and the same
     protocol for the initial prover (sampled here, kept in evals/)."""
     if round_ == INIT:
@@ -296,7 +302,7 @@ class Evaluation:
     def compute():
       out = {}
       for r in [INIT, *range(self.rounds)]:
-        ro = self._test_rollouts(r)
+        ro = self.heldout_rollouts(r)
         sel = np.flatnonzero((ro.role == SNEAKY) & ~ro.correct)
         probs = self.world.problems("test", ro.problem_index[sel])
         checks = [self.world.check(p, t[self.world.layout.prompt_len:])
@@ -318,7 +324,7 @@ class Evaluation:
       spec = functional.make_spec(ev.separability_size, self.world.tokenizer.size,
                                   ("score",))
       for r in [INIT, *range(self.rounds)]:
-        ro = self._test_rollouts(r)
+        ro = self.heldout_rollouts(r)
         view = self.world.verifier_view(ro.tokens)
         mask = view != self.world.tokenizer.pad_id
         train = ro.problem_index % 2 == 0

@@ -229,9 +229,32 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
       figures.verifier_sizes(exp, out / "fig_verifier_size.png", _sweep_metrics()),
   ]
   lines += [f"![{p.stem}]({p.name})" for p in made if p is not None]
+  lines += human_judging(root, out, numbers)
   (out / "numbers.json").write_text(json.dumps(numbers, indent=1, default=str))
   (out / "report.md").write_text("\n".join(lines) + "\n")
   return out / "report.md"
+
+
+def human_judging(root: pathlib.Path, out: pathlib.Path, numbers: dict) -> list[str]:
+  """A section per judging campaign with judgments (pvg-judge), analysed afresh: human
+  accuracy per checkpoint beside the budgeted checker on the same solutions."""
+  from pvg_jax.judging import analysis, figure
+  lines = []
+  for db in sorted([*root.glob("judging/*/judging.db"), *root.glob("*/judging/*/judging.db"),
+                    *root.glob("seed_*/*/judging/*/judging.db")]):
+    result = analysis.write(db.parent)
+    if not result["judgments"]:
+      continue
+    name = result["campaign"]
+    png = figure.human_legibility(result, out / f"fig_human_{name}.png")
+    numbers[f"human {name}"] = {k: v["accuracy"] for k, v in result["checkpoints"].items()}
+    excluded = ", ".join(result["excluded_judges"]) or "none"
+    lines += ["", f"## Human judges: campaign {name} ({db.parent.relative_to(root)})", "",
+              f"{result['judgments']} judgments by {result['judges']} judges, "
+              f"{result['limit_s']:g} s per solution; excluded ({result['exclusion_rule']}): "
+              f"{excluded}. Brackets: {result['interval']}.", "", *analysis.table(result),
+              "", f"![{png.stem}]({png.name})"]
+  return lines
 
 
 def _sweep_metrics():

@@ -9,6 +9,7 @@ steps consume. Everything is a pure function of (seed, split, index) and the exp
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
 import ml_collections
@@ -108,6 +109,33 @@ class ArithWorld:
 
   def check(self, problem: problems.Problem, solution_ids) -> checker.CheckResult:
     return checker.check(problem, self.tokenizer.solution_words(solution_ids))
+
+  def display(self, problem: problems.Problem, solution_ids) -> tuple[str, list[str]]:
+    """What a human judge reads: the problem as sentences and the solution one clause per
+    line, with exactly the words the checker reads (only spacing and capitals change)."""
+    return display_problem(problem.text()), display_solution(
+        self.tokenizer.solution_words(solution_ids))
+
+
+def display_problem(text: str) -> str:
+  """'ann has 4 apples . how many apples does ann have ?' -> 'Ann has 4 apples. How many
+  apples does ann have?' (sentence case; names stay as the solution writes them)."""
+  sentences = re.findall(r"\s*([^.?]+?)\s*([.?])", text)
+  return " ".join(body[0].upper() + body[1:] + end for body, end in sentences)
+
+
+def display_solution(words: Sequence[str]) -> list[str]:
+  """Solution words split into one line per clause at the ';' separators."""
+  lines, current = [], []
+  for w in words:
+    if w == ";":
+      lines.append(" ".join(current))
+      current = []
+    else:
+      current.append(w)
+  if current or not lines:
+    lines.append(" ".join(current))
+  return lines
 
 
 def solution_mask(solutions: np.ndarray, eos_id: int) -> np.ndarray:
