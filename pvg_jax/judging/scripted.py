@@ -29,13 +29,19 @@ def call(url: str, body: dict | None = None, method: str | None = None) -> tuple
 
 def judge(base_url: str, judge_id: str, token: str, c: campaign_lib.Campaign,
           accuracy: dict[str, float], seed: int, stop_after: int | None = None,
-          delay_s: float = 0.0) -> list[tuple[str, str]]:
+          delay_s: float = 0.0, stop_on_disconnect: bool = False) -> list[tuple[str, str]]:
   """Answer the judge's questions (all, or the first `stop_after`); returns the
-  acknowledged (item, answer) pairs in order."""
+  acknowledged (item, answer) pairs in order (up to a lost connection, with
+  `stop_on_disconnect`)."""
   api = f"{base_url.rstrip('/')}/api/judge/{judge_id}/{token}"
   rng = np.random.default_rng([seed, int(judge_id.lstrip("j") or 0)])
-  status, state = call(api + "/start", method="POST")
   done: list[tuple[str, str]] = []
+  try:
+    status, state = call(api + "/start", method="POST")
+  except OSError:
+    if stop_on_disconnect:
+      return done
+    raise
   while status == 200 and state["phase"] == "question":
     if stop_after is not None and len(done) >= stop_after:
       break
@@ -44,7 +50,12 @@ def judge(base_url: str, judge_id: str, token: str, c: campaign_lib.Campaign,
     answer = "correct" if item.correct == right else "incorrect"
     if delay_s:
       time.sleep(delay_s)
-    status, state = call(api + "/answer", {"item": item.id, "answer": answer})
+    try:
+      status, state = call(api + "/answer", {"item": item.id, "answer": answer})
+    except OSError:                          # the server went away: stop, keep what was acked
+      if stop_on_disconnect:
+        break
+      raise
     if status != 200:
       raise RuntimeError(f"{judge_id}: {status} {state}")
     done.append((item.id, answer))
