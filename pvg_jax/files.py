@@ -3,7 +3,7 @@
 Every file the project writes goes through `atomic_write_*` (temp file in the same
 directory, fsync, rename), so a kill at any moment leaves the old file or the new one,
 never a torn one; writing the same content twice is harmless. On several processes only
-process 0 writes (the callers check `jax.process_index()`).
+process 0 writes (`writer_process`); Orbax checkpoints are written by every process.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import pathlib
 import shutil
 import socket
+import sys
 import time
 
 import numpy as np
@@ -25,7 +26,16 @@ import numpy as np
 from pvg_jax import cli
 
 
+def writer_process() -> bool:
+  """True on the one process that writes workdir files: process 0, or the only one."""
+  jax = sys.modules.get("jax")            # never import jax just to ask (pvg-judge)
+  return jax is None or jax.process_index() == 0
+
+
 def atomic_write_bytes(path: str | pathlib.Path, data: bytes) -> None:
+  """`data` to `path` atomically; on several processes only process 0 writes."""
+  if not writer_process():
+    return
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(f".{path.name}.tmp")

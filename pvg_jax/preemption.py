@@ -31,8 +31,13 @@ def _on_sigterm(signum, frame) -> None:
 
 @contextlib.contextmanager
 def handler():
-  """Catch SIGTERM for the duration (only in the main thread; elsewhere a no-op)."""
+  """Catch SIGTERM for the duration (only in the main thread; elsewhere a no-op). On
+  several processes JAX's own preemption notifier keeps SIGTERM (a Python handler would
+  replace it and the coordination service would never hear of the signal)."""
   _state.update(requested=False, calls=0)
+  if jax.process_count() > 1:
+    yield
+    return
   try:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
   except ValueError:           # not the main thread: leave signals to the caller

@@ -86,3 +86,48 @@ def batch_sharding(mesh: Mesh, rules, shape: Sequence[int]) -> NamedSharding:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
+
+
+# -- several processes: host data in, host values out ----------------------------------------
+
+def to_global(tree, shardings):
+  """Host values (numpy arrays, scalars, PRNG keys on one local device) as global arrays
+  with `shardings` (a prefix tree of NamedShardings): what jit needs when the mesh spans
+  processes. Every process passes the same host values (the data pipeline is a pure
+  function of the seed), and each puts its own shards. Arrays already on their sharding
+  pass through."""
+  def put(x, sh):
+    if isinstance(x, jax.Array) and (x.sharding == sh or not x.is_fully_addressable):
+      return x
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(jax.device_put(np.asarray(jax.random.key_data(x)), sh))
+    return jax.device_put(np.asarray(x), sh)
+  return jax.tree.map(lambda sh, sub: jax.tree.map(lambda x: put(x, sh), sub), shardings,
+                      tree, is_leaf=lambda s: isinstance(s, jax.sharding.Sharding))
+
+
+def to_host(tree):
+  """Arrays as numpy on every process: a global array that this process cannot address in
+  full is gathered from all processes (a collective: every process must call it)."""
+  from jax.experimental import multihost_utils
+
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated:
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return x
+  return jax.tree.map(get, tree)
+
+
+def jit(fn, *, in_shardings, out_shardings=None, host_outputs: bool = False, **kw):
+  """jax.jit(fn, ...) that also runs with a mesh spanning several processes: host inputs
+  become global arrays (to_global) and, with `host_outputs`, outputs come back gathered
+  (to_host) for the host code that reads them. On one process it is jax.jit itself."""
+  jitted = jax.jit(fn, in_shardings=in_shardings, out_shardings=out_shardings, **kw)
+
+  def call(*args):
+    if jax.process_count() == 1:
+      return jitted(*args)
+    out = jitted(*to_global(tuple(args), tuple(in_shardings)))
+    return to_host(out) if host_outputs else out
+  call.lower = jitted.lower           # AOT and cost analysis see the jitted function
+  return call

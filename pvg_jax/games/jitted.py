@@ -77,8 +77,8 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
 
   n_ppo = g.ppo.groups * g.ppo.group_size
   seq_sh = sharding.batch_sharding(mesh, rules, (g.sample_batch, layout.seq_len))
-  score = jax.jit(functools.partial(functional.scores, verifier_spec),
-                  in_shardings=(verifier_param_sh, seq_sh, seq_sh))
+  score = sharding.jit(functools.partial(functional.scores, verifier_spec),
+                       in_shardings=(verifier_param_sh, seq_sh, seq_sh), host_outputs=True)
 
   k = g.verifier.k
   verifier_example = {
@@ -100,9 +100,9 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
               "kv_mask": rows, "loss_mask": rows,
               "correct": flat, "parseable": flat, "helpful": repl}
   def jit_prover(step):
-    return jax.jit(step, in_shardings=(ppo_sh, prover_sh, verifier_param_sh, batch_sh, repl,
-                                       repl),
-                   out_shardings=(ppo_sh, repl, repl, repl), donate_argnums=0)
+    return sharding.jit(step, in_shardings=(ppo_sh, prover_sh, verifier_param_sh, batch_sh,
+                                            repl, repl),
+                        out_shardings=(ppo_sh, repl, repl, repl), donate_argnums=0)
 
   def init_state(tx, shardings):
     return jax.jit(lambda p: {"params": p, "opt_state": tx.init(p), "step": jnp.int32(0)},

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from pvg_jax import sharding
 from pvg_jax.models import functional
 from pvg_jax.models.transformer import ModelSpec, empty_cache, positions_from_mask
 
@@ -96,7 +97,10 @@ def make_sampler(spec: ModelSpec, *, solution_len: int, eos_id: int, pad_id: int
   """sample() jitted once for these static settings: (params, prompts, key) -> Samples."""
   fn = functools.partial(sample, spec, solution_len=solution_len, eos_id=eos_id,
                          pad_id=pad_id, temperature=temperature, top_k=top_k)
-  return jax.jit(fn, in_shardings=in_shardings, out_shardings=out_shardings)
+  if in_shardings is None:
+    return jax.jit(fn, out_shardings=out_shardings)
+  return sharding.jit(fn, in_shardings=in_shardings, out_shardings=out_shardings,
+                      host_outputs=True)
 
 
 def naive_sample(spec: ModelSpec, params, prompts: jax.Array, key: jax.Array, *,

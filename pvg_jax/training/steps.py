@@ -55,8 +55,8 @@ def jit_step(step, state_sh, batch_example, mesh: Mesh, rules):
   """jax.jit with the state's shardings, the batch sharded over 'batch', state donated."""
   batch_sh = jax.tree.map(lambda x: sharding.batch_sharding(mesh, rules, x.shape),
                           batch_example)
-  return jax.jit(step, in_shardings=(state_sh, batch_sh),
-                 out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
+  return sharding.jit(step, in_shardings=(state_sh, batch_sh),
+                      out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
 
 
 def make_sft_step(spec: ModelSpec, tx: optax.GradientTransformation):
