@@ -72,7 +72,7 @@ def initialize_distributed(coordinator: str | None, num_processes: int | None,
   jax.config.update("jax_cpu_collectives_implementation", "gloo")   # CPU devices only
   jax.distributed.initialize(coordinator, num_processes, process_id)
   if jax.process_index() != 0:        # process 0 speaks: one set of progress bars and
-    import functools                  # summaries (stderr, where errors go, stays open)
+    import functools  # summaries (stderr, where errors go, stays open)
     import os
     import sys
 
