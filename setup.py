@@ -31,10 +31,15 @@ setup(
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "nbclient>=0.10",
                  "nbformat>=5.10", "ipykernel>=6.29",
                  "playwright>=1.45"],
+        # pvg-compile --topology: TPU compiles on a CPU host (libtpu's compiler)
+        "tpu-aot": ["libtpu"],
+        # benchmarks/ppo_iteration.py and sampler.py against a peer library
+        "bench": ["google-tunix"],
     },
     entry_points={
         "console_scripts": [
             "pvg-train=pvg_jax.main:run",
+            "pvg-compile=pvg_jax.aot:run",
             "pvg-gsm8k-check=pvg_jax.worlds.gsm8k:main",
             "pvg-eval=pvg_jax.evals.run:run",
             "pvg-report=pvg_jax.report.build:run",

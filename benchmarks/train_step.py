@@ -23,9 +23,9 @@ from pvg_jax.training import state as train_state
 from pvg_jax.training import steps
 
 
-def measure(cfg, world, size: str, peak: float) -> float:
+def measure(cfg, world, size: str, peak: float, compute_dtype: str = "float32") -> float:
   """Seconds per SFT step and fraction of `peak` for prover size `size`."""
-  spec = functional.make_spec(size, world.tokenizer.size, ("lm",))
+  spec = functional.make_spec(size, world.tokenizer.size, ("lm",), compute_dtype)
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   rules = sharding.DEFAULT_RULES
   tx = train_state.make_optimizer(cfg.sft)
@@ -48,7 +48,7 @@ def measure(cfg, world, size: str, peak: float) -> float:
   flops = batch_size * (seq * (6 * 12 * d * d * layers + 12 * layers * seq * d)
                         + solution * 6 * d * spec.vocab_size)
   tokens, real = batch_size * seq, int(b.kv_mask.sum())
-  print(f"SFT step {size:>6}: {seconds * 1e3:7.1f} ms, {tokens / seconds:9,.0f} tokens/s "
+  print(f"SFT step {size:>6} {compute_dtype:>8}: {seconds * 1e3:7.1f} ms, {tokens / seconds:9,.0f} tokens/s "
         f"({real / seconds:,.0f} non-pad, {real / tokens:.0%} of positions real), "
         f"{flops / seconds / 1e9:6.1f} GFLOP/s = {flops / seconds / peak:.3f} of peak")
   return flops / seconds / peak
@@ -60,6 +60,10 @@ def main() -> None:
   print(f"f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
   # A wider model shows how much of the gap is the default's tiny matmuls.
   measure(cfg, world, "p3m", peak)
+  # bf16 compute on f32 master weights (config compute_dtype); the fraction is still of the
+  # f32 peak. XLA:CPU has no native bf16 matmul on most CPUs, so this shows the cost of
+  # the option here; accelerators are where it pays.
+  measure(cfg, world, "p3m", peak, "bfloat16")
   fraction = measure(cfg, world, cfg.prover.size, peak)
   print(f"train_step_fraction_of_matmul_peak={fraction:.3f}")
 

@@ -74,6 +74,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.verifier = ml_collections.ConfigDict()
   c.verifier.size = "v16k" if smoke else "v30k"
   c.allow_larger_verifier = False           # the verifier must not outsize the prover
+  c.compute_dtype = "float32"               # "bfloat16": bf16 matmuls, f32 master weights
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from pvg_jax.models import sizes
+from pvg_jax.models import sizes, transformer
 from pvg_jax.rl import prover_step, rewards
 from pvg_jax.verifier import losses, pool
 from pvg_jax.worlds.arith import problems
@@ -97,6 +97,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   _one_of(cfg, "game.ppo.advantages", prover_step.ADVANTAGES)
   _one_of(cfg, "game.ppo.whiten", prover_step.WHITEN)
   _one_of(cfg, "game.roles", ("both", "helpful", "sneaky"))
+  _one_of(cfg, "compute_dtype", transformer.COMPUTE_DTYPES)
   _require(cfg.game.ppo.advantages != "rloo" or cfg.game.ppo.group_size >= 2,
            "game.ppo.group_size", "the rloo group baseline needs group_size >= 2")
   _require(cfg.sft.batch_size % 2 == 0, "sft.batch_size", "must be even (half each role)")

@@ -56,15 +56,15 @@ class Players:
 def player_specs(cfg: ml_collections.ConfigDict,
                  world: arith_world.ArithWorld) -> tuple[ModelSpec, ModelSpec]:
   vocab = world.tokenizer.size
-  prover = functional.make_spec(cfg.prover.size, vocab, ("lm",))
-  verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",))
+  prover = functional.make_spec(cfg.prover.size, vocab, ("lm",), cfg.compute_dtype)
+  verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",), cfg.compute_dtype)
   return prover, verifier
 
 
-CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft"),
-               "verifier": ("seed", "world", "verifier", "verifier_pretrain"),
+CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft", "compute_dtype"),
+               "verifier": ("seed", "world", "verifier", "verifier_pretrain", "compute_dtype"),
                "pair": ("seed", "world", "prover", "verifier", "sft", "verifier_pretrain",
-                        "eval")}
+                        "eval", "compute_dtype")}
 
 
 def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair") -> str:

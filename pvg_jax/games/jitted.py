@@ -49,7 +49,7 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
   g = cfg.game
   rules = sharding.DEFAULT_RULES
   vocab = world.tokenizer.size
-  critic_spec = (functional.make_spec(cfg.prover.size, vocab, ("value",))
+  critic_spec = (functional.make_spec(cfg.prover.size, vocab, ("value",), cfg.compute_dtype)
                  if g.ppo.advantages == "gae" else None)
   updates_per_step = g.ppo.epochs * g.ppo.minibatches   # the schedule counts PPO steps
   player_tx = train_state.make_optimizer(g.ppo, updates_per_step)

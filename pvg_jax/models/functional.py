@@ -26,11 +26,13 @@ from pvg_jax.models.transformer import ModelSpec, Transformer, positions_from_ma
 __all__ = ["positions_from_mask"]
 
 
-def make_spec(size: str, vocab_size: int, heads: tuple[str, ...]) -> ModelSpec:
+def make_spec(size: str, vocab_size: int, heads: tuple[str, ...],
+              compute_dtype: str = "float32") -> ModelSpec:
   """ModelSpec of a named size; the vocabulary is padded to a multiple of 64."""
   d, n, h = sizes.size(size)
   return ModelSpec(vocab_size=-(-vocab_size // 64) * 64, num_tokens=vocab_size, d_model=d,
-                   n_layers=n, n_heads=h, d_ff=4 * d, heads=tuple(heads))
+                   n_layers=n, n_heads=h, d_ff=4 * d, heads=tuple(heads),
+                   compute_dtype=compute_dtype)
 
 
 @functools.cache
@@ -72,7 +74,15 @@ def init_params(spec: ModelSpec, key: jax.Array, mesh: Mesh, rules):
 
 
 def model(spec: ModelSpec, params) -> Transformer:
-  """The module with `params` (call inside jit)."""
+  """The module with `params` in spec.compute_dtype (call inside jit).
+
+  Parameters stay float32 outside (the optimizer's master copy); with compute_dtype
+  "bfloat16" they are cast here, so every matmul runs in bf16 and the gradient flows back
+  through the cast to float32. Norm statistics, attention softmax and the heads' outputs
+  (logits, values, scores) are float32 either way (see `transformer`).
+  """
+  if spec.compute_dtype != "float32":
+    params = jax.tree.map(lambda x: x.astype(spec.compute_dtype), params)
   return nnx.merge(graphdef(spec), params)
 
 

@@ -16,6 +16,7 @@ SIZES: dict[str, tuple[int, int, int]] = {
     "p450k": (96, 4, 4),
     "p1m": (128, 4, 4),
     "p3m": (192, 6, 6),
+    "p5m": (256, 6, 8),      # the PPO benchmark's prover (benchmarks/ppo_iteration.py)
     "p10m": (320, 8, 8),
     "p25m": (512, 8, 8),
     "p50m": (640, 10, 10),

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 HEADS = ("lm", "value", "score")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 PAD_ID = 0  # token id 0 is padding in every world: never predicted, never attended to
 
 
@@ -42,6 +43,7 @@ class ModelSpec:
   d_ff: int
   heads: tuple[str, ...]
   rope_base: float = 10_000.0
+  compute_dtype: str = "float32"   # "bfloat16": bf16 matmuls on f32 master weights
 
   def __post_init__(self):
     if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
@@ -49,6 +51,9 @@ class ModelSpec:
                        "of even size (RoPE rotates pairs)")
     if not 0 < self.num_tokens <= self.vocab_size:
       raise ValueError(f"num_tokens={self.num_tokens} must be in (0, vocab_size]")
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype={self.compute_dtype!r}: expected one of "
+                       f"{COMPUTE_DTYPES}")
     bad = [h for h in self.heads if h not in HEADS]
     if bad or not self.heads:
       raise ValueError(f"heads={self.heads}: each must be one of {HEADS}")
@@ -66,8 +71,11 @@ class RMSNorm(nnx.Module):
     self.scale = nnx.Param(jnp.ones((d,), jnp.float32), logical_axes=("norm",))
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    var = jnp.mean(jnp.square(x), axis=-1, keepdims=True)
-    return x * jax.lax.rsqrt(var + 1e-6) * self.scale[...]
+    """Normalized in float32 whatever the compute dtype; returned in x's dtype."""
+    x32 = x.astype(jnp.float32)
+    var = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
+    return (x32 * jax.lax.rsqrt(var + 1e-6) * self.scale[...].astype(jnp.float32)
+            ).astype(x.dtype)
 
 
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
@@ -75,7 +83,7 @@ def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
   half = x.shape[-1] // 2
   freq = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
   angle = positions[:, None, :, None].astype(jnp.float32) * freq        # [B, 1, T, half]
-  sin, cos = jnp.sin(angle), jnp.cos(angle)
+  sin, cos = jnp.sin(angle).astype(x.dtype), jnp.cos(angle).astype(x.dtype)
   x1, x2 = x[..., :half], x[..., half:]
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
@@ -116,9 +124,9 @@ class Block(nnx.Module):
       k = jax.lax.dynamic_update_slice_in_dim(cache[0], k, cache_index, axis=2)
       v = jax.lax.dynamic_update_slice_in_dim(cache[1], v, cache_index, axis=2)
       cache = (k, v)
-    logits = jnp.einsum("bhqd,bhkd->bhqk", q, k) * q.shape[-1] ** -0.5
-    logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-    attn = jnp.einsum("bhqk,bhkd->bhqd", jax.nn.softmax(logits, axis=-1), v)
+    logits = jnp.einsum("bhqd,bhkd->bhqk", q, k).astype(jnp.float32) * q.shape[-1] ** -0.5
+    logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)   # softmax in float32
+    attn = jnp.einsum("bhqk,bhkd->bhqd", jax.nn.softmax(logits, axis=-1).astype(v.dtype), v)
     b, _, t, _ = attn.shape
     x = x + _dense(attn.transpose(0, 2, 1, 3).reshape(b, t, -1), self.wo)
     x = x + _dense(jax.nn.gelu(_dense(self.mlp_norm(x), self.w_in)), self.w_out)
@@ -167,22 +175,23 @@ class Transformer(nnx.Module):
     """[B, T, d] -> [B, T, vocab] next-token logits (padding ids masked)."""
     ids = jnp.arange(self.spec.vocab_size)
     emittable = (ids < self.spec.num_tokens) & (ids != PAD_ID)
-    return jnp.where(emittable, _dense(hidden, self.lm_head), -1e9)
+    return jnp.where(emittable, _dense(hidden, self.lm_head).astype(jnp.float32), -1e9)
 
   def values(self, hidden: jax.Array) -> jax.Array:
     """[B, T, d] -> [B, T] per-token value estimates (PPO critic)."""
-    return _dense(hidden, self.value_head)[..., 0]
+    return _dense(hidden, self.value_head)[..., 0].astype(jnp.float32)
 
   def score(self, hidden: jax.Array, kv_mask: jax.Array) -> jax.Array:
     """[B, T, d] -> [B] verifier score V(x, z), read at the last non-pad token."""
     last = kv_mask.shape[1] - 1 - jnp.argmax(kv_mask[:, ::-1], axis=1)
     h = jnp.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0]
-    return (h @ self.score_head[...])[:, 0]
+    return (h @ self.score_head[...])[:, 0].astype(jnp.float32)
 
 
-def empty_cache(spec: ModelSpec, batch: int, length: int, dtype=jnp.float32):
-  """Zeroed KV cache: per layer (k, v) of shape [B, H, length, Dh] (heads-first)."""
+def empty_cache(spec: ModelSpec, batch: int, length: int):
+  """Zeroed KV cache in the compute dtype: per layer (k, v), each [B, H, length, Dh]."""
   shape = (batch, spec.n_heads, length, spec.d_model // spec.n_heads)
+  dtype = jnp.dtype(spec.compute_dtype)
   return tuple((jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
                for _ in range(spec.n_layers))
 
