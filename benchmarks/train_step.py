@@ -48,7 +48,8 @@ def measure(cfg, world, size: str, peak: float, compute_dtype: str = "float32") 
   flops = batch_size * (seq * (6 * 12 * d * d * layers + 12 * layers * seq * d)
                         + solution * 6 * d * spec.vocab_size)
   tokens, real = batch_size * seq, int(b.kv_mask.sum())
-  print(f"SFT step {size:>6} {compute_dtype:>8}: {seconds * 1e3:7.1f} ms, {tokens / seconds:9,.0f} tokens/s "
+  print(f"SFT step {size:>6} {compute_dtype:>8}: {seconds * 1e3:7.1f} ms, "
+        f"{tokens / seconds:9,.0f} tokens/s "
         f"({real / seconds:,.0f} non-pad, {real / tokens:.0%} of positions real), "
         f"{flops / seconds / 1e9:6.1f} GFLOP/s = {flops / seconds / peak:.3f} of peak")
   return flops / seconds / peak
