@@ -34,3 +34,16 @@ def matmul_peak_flops(n: int = 2048, dtype=jnp.float32) -> float:
   b = jax.random.normal(jax.random.key(1), (n, n), dtype)
   f = jax.jit(lambda a, b: a @ b)
   return 2 * n**3 / timeit(f, a, b, repeats=10)
+
+
+def median_seconds(fn, repeats: int = 3) -> tuple[float, float]:
+  """(first call's seconds, median of `repeats` further calls); fn blocks on its output."""
+  start = time.perf_counter()
+  fn()
+  first = time.perf_counter() - start
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return first, float(np.median(times))

@@ -21,12 +21,11 @@ The last line is `ppo_iteration_speedup_vs_tunix=X` (tunix seconds / ours), or
 from __future__ import annotations
 
 import importlib.util
-import time
 
 import jax
 import numpy as np
 
-from benchmarks.common import default_world
+from benchmarks.common import default_world, median_seconds
 from pvg_jax import sharding
 from pvg_jax.games import jitted, phases
 from pvg_jax.models import functional
@@ -45,19 +44,6 @@ def benchmark_config():
   p.groups, p.group_size, p.epochs, p.minibatches = GROUPS, GROUP_SIZE, 1, 1
   p.advantages, p.role_anchor, p.gamma, p.gae_lambda, p.beta = "gae", 0.0, 1.0, 0.95, 0.05
   return cfg, arith_world.ArithWorld(cfg.world, cfg.seed)
-
-
-def median_seconds(fn, repeats: int = 3) -> tuple[float, float]:
-  """(first call's seconds, median of `repeats` further calls); fn blocks on its output."""
-  start = time.perf_counter()
-  fn()
-  first = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return first, float(np.median(times))
 
 
 def ours(cfg, world):

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import time
 
 import jax
 import numpy as np
 
-from benchmarks.common import default_world, timeit
+from benchmarks.common import default_world, median_seconds, timeit
 from pvg_jax import sharding
 from pvg_jax.models import functional, sampler
 from pvg_jax.worlds.arith import world as arith_world
@@ -72,13 +71,8 @@ def against_tunix(world) -> None:
   model = tunix_peer.make_model(ppo_iteration.D_MODEL, ppo_iteration.N_LAYERS,
                                 ppo_iteration.N_HEADS, world.tokenizer.size)
   run = tunix_peer.sampling_fn(model, prompts, world.tokenizer.pad_id, n)
-  run()
-  times, tokens = [], 0
-  for _ in range(3):
-    start = time.perf_counter()
-    tokens = run()
-    times.append(time.perf_counter() - start)
-  theirs = tokens / float(np.median(times))
+  _, seconds = median_seconds(run)
+  theirs = run() / seconds
   print(f"   p5m batch {batch}, {n} new tokens: pvg_jax {ours:9.0f} tokens/s, "
         f"tunix {theirs:9.0f} tokens/s")
   print(f"sampler_speedup_vs_tunix={ours / theirs:.2f}")

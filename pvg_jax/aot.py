@@ -197,6 +197,7 @@ def compile_report(cfg, target: Target, only: tuple[str, ...] | None = None) -> 
 
 
 def format_report(cfg, target: Target, rows: list[dict], mesh_shape) -> str:
+  from pvg_jax import config as config_lib
   from pvg_jax.models import functional
   how = ("TPU, compiled by libtpu through jax.experimental.topologies" if target.kind == "tpu"
          else "fake CPU devices (XLA:CPU memory and FLOPs)")
@@ -206,7 +207,7 @@ def format_report(cfg, target: Target, rows: list[dict], mesh_shape) -> str:
   spec = functional.make_spec(cfg.prover.size, 1, ("lm",))
   lines.append(f"mesh {tuple(mesh_shape)} ('data', 'fsdp', 'tensor'); prover {cfg.prover.size} "
                f"(d={spec.d_model}, {spec.n_layers} layers), verifier {cfg.verifier.size}, "
-               f"compute {cfg.compute_dtype}")
+               f"compute {config_lib.compute_dtype(cfg)}")
   lines.append(f"{'step':<14}{'args MiB':>10}{'out MiB':>10}{'temp MiB':>10}"
                f"{'peak MiB':>10}{'GFLOP':>10}" + ("  fits HBM" if target.hbm_bytes else ""))
   mib = 2.0**20

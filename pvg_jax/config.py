@@ -31,6 +31,14 @@ def as_baseline(cfg: ml_collections.ConfigDict) -> None:
   cfg.game.ppo.max_steps = cfg.game.ppo.steps = cfg.game.ppo.max_steps * BASELINE_STEPS_FACTOR
 
 
+DEFAULT_COMPUTE_DTYPE = "float32"
+
+
+def compute_dtype(cfg) -> str:
+  """cfg.compute_dtype; configs saved before the option existed ran in float32."""
+  return cfg.get("compute_dtype", DEFAULT_COMPUTE_DTYPE)
+
+
 def _get(cfg, key: str):
   value = cfg
   for part in key.split("."):
@@ -97,7 +105,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   _one_of(cfg, "game.ppo.advantages", prover_step.ADVANTAGES)
   _one_of(cfg, "game.ppo.whiten", prover_step.WHITEN)
   _one_of(cfg, "game.roles", ("both", "helpful", "sneaky"))
-  _one_of(cfg, "compute_dtype", transformer.COMPUTE_DTYPES)
+  _one_of_value(compute_dtype(cfg), "compute_dtype", transformer.COMPUTE_DTYPES)
   _require(cfg.game.ppo.advantages != "rloo" or cfg.game.ppo.group_size >= 2,
            "game.ppo.group_size", "the rloo group baseline needs group_size >= 2")
   _require(cfg.sft.batch_size % 2 == 0, "sft.batch_size", "must be even (half each role)")

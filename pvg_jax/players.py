@@ -31,6 +31,7 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from pvg_jax import checkpoint, cli, files, preemption, rollout, sharding
+from pvg_jax import config as config_lib
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional, sampler
 from pvg_jax.models.transformer import ModelSpec
@@ -56,15 +57,16 @@ class Players:
 def player_specs(cfg: ml_collections.ConfigDict,
                  world: arith_world.ArithWorld) -> tuple[ModelSpec, ModelSpec]:
   vocab = world.tokenizer.size
-  prover = functional.make_spec(cfg.prover.size, vocab, ("lm",), cfg.compute_dtype)
-  verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",), cfg.compute_dtype)
+  dtype = config_lib.compute_dtype(cfg)
+  prover = functional.make_spec(cfg.prover.size, vocab, ("lm",), dtype)
+  verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",), dtype)
   return prover, verifier
 
 
-CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft", "compute_dtype"),
-               "verifier": ("seed", "world", "verifier", "verifier_pretrain", "compute_dtype"),
+CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft"),
+               "verifier": ("seed", "world", "verifier", "verifier_pretrain"),
                "pair": ("seed", "world", "prover", "verifier", "sft", "verifier_pretrain",
-                        "eval", "compute_dtype")}
+                        "eval")}
 
 
 def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair") -> str:
@@ -73,6 +75,9 @@ def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair") -> str:
   parts = {k: cfg[k].to_dict() if isinstance(cfg[k], ml_collections.ConfigDict) else cfg[k]
            for k in CACHE_PARTS[player]}
   parts["format"] = CACHE_FORMAT
+  dtype = config_lib.compute_dtype(cfg)
+  if dtype != config_lib.DEFAULT_COMPUTE_DTYPE:   # float32 caches keep the keys they had
+    parts["compute_dtype"] = dtype
   return hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 

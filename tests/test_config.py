@@ -76,3 +76,25 @@ def test_validation_runs_before_anything_is_built(smoke_config, tmp_path):
   with pytest.raises(config.ConfigError):
     train.train(_with(smoke_config, "game.ppo.group_size", 1), tmp_path / "w")
   assert not (tmp_path / "w").exists()
+
+
+def test_a_config_saved_before_compute_dtype_is_a_float32_run(tmp_path):
+  """Workdirs and player caches from before the option keep working: a saved config without
+  compute_dtype validates, reads as float32, shows no config change against today's default
+  and keeps its player cache key; bfloat16 gets a key of its own."""
+  import json
+
+  import ml_collections
+
+  from pvg_jax import players
+  cfg = arith.get_config("smoke")
+  saved = cfg.to_dict()
+  del saved["compute_dtype"]
+  old = ml_collections.ConfigDict(saved)
+  config.validate(old)
+  assert config.compute_dtype(old) == "float32"
+  assert train.game_config_diff(json.loads(old.to_json()), cfg) == []
+  assert players.cache_key(old) == players.cache_key(cfg)
+  cfg.compute_dtype = "bfloat16"
+  assert players.cache_key(cfg) != players.cache_key(old)
+  assert train.game_config_diff(json.loads(old.to_json()), cfg) == ["compute_dtype"]
