@@ -27,8 +27,8 @@ POST_HOC = ("evals",)  # config blocks read only after the game; changing them i
 def game_config_diff(saved: dict, cfg) -> list[str]:
   """Keys (dotted) where `cfg` differs from a saved config.json, post-hoc blocks aside."""
   current = json.loads(cfg.to_json_best_effort(sort_keys=True))
-  saved = {"compute_dtype": config_lib.DEFAULT_COMPUTE_DTYPE, **saved}   # older runs: f32
-  game = lambda c: {k: v for k, v in c.items() if k not in POST_HOC}  # noqa: E731
+  legacy = {"compute_dtype": config_lib.DEFAULT_COMPUTE_DTYPE}   # runs saved before the key
+  game = lambda c: {**legacy, **{k: v for k, v in c.items() if k not in POST_HOC}}  # noqa: E731
   return sorted(_diff(game(saved), game(current)))
 
 

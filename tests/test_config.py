@@ -98,3 +98,5 @@ def test_a_config_saved_before_compute_dtype_is_a_float32_run(tmp_path):
   cfg.compute_dtype = "bfloat16"
   assert players.cache_key(cfg) != players.cache_key(old)
   assert train.game_config_diff(json.loads(old.to_json()), cfg) == ["compute_dtype"]
+  # a game whose config has no compute_dtype at all (Anil's) resumes against itself
+  assert train.game_config_diff(json.loads(old.to_json()), old) == []
