@@ -62,6 +62,19 @@ def _two_checkpoints(directory):
   ckpt.close()
 
 
+def test_game_checkpoints_leave_the_preemption_sync_point_to_the_game(tmp_path,
+                                                                     monkeypatch):
+  """Orbax's manager would report its checkpoint steps to JAX's preemption sync point,
+  which then agrees on a step the game's own counter can have passed (a SIGTERM to one of
+  two processes that never stopped the run): a save must not touch it."""
+  from jax.experimental import multihost_utils
+  calls = []
+  monkeypatch.setattr(multihost_utils, "reached_preemption_sync_point",
+                      lambda step: calls.append(step) or False)
+  _two_checkpoints(tmp_path / "ckpt")
+  assert calls == []
+
+
 def _flip_a_bit(step_dir: pathlib.Path) -> None:
   """Flip one bit in the middle of each chunk-data file of the array item (OCDBT's
   `ocdbt.process_*/d/*`). Some files have regions no array reads, so one flip in one file

@@ -47,6 +47,23 @@ class Progress:
   pool_sources: int = 0
 
 
+class _Manager(ocp.CheckpointManager):
+  """Orbax's CheckpointManager without its own preemption check.
+
+  The game polls JAX's preemption sync point itself (`pvg_jax.preemption`), with a counter
+  that advances identically on every process. Orbax's manager asks the same sync point
+  with its checkpoint step numbers, and the sync manager agrees on the step after the last
+  number each process reported: after a SIGTERM that arrived during a save, that step can
+  be one the game's counter has already passed, and the game then never stops (seen with
+  SIGTERM to one of two processes). The game saves when it decides to, so this one does not
+  look.
+  """
+
+  def reached_preemption(self, step: int) -> bool:
+    del step
+    return False
+
+
 class GameCheckpointer:
   """Both players' arrays + Progress, SHA-256 per array, newest intact one restored.
 
@@ -66,7 +83,7 @@ class GameCheckpointer:
     self._open()
 
   def _open(self) -> None:
-    self.manager = ocp.CheckpointManager(
+    self.manager = _Manager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep,
                                                              create=True))
     self._count = self.manager.latest_step() or 0
