@@ -12,7 +12,9 @@ Both sides start from random weights and every row decodes all 64 tokens.
 Ours is the game's own `phases.ppo_iteration`: the jitted KV-cache sampler, host-side
 grading of every solution by the world's checker, then one jitted prover step (verifier
 scores, reference and old log-probs, critic values, GAE, the clipped update of policy and
-critic). Tunix's (benchmarks/tunix_peer.py) is its PpoLearner on an RLCluster with the same
+critic). The 8 samples of a prompt share its forward pass (`functional.predicting_states`);
+the line "without the shared prompt pass" shows what that saves. Tunix's
+(benchmarks/tunix_peer.py) is its PpoLearner on an RLCluster with the same
 shapes; its reward is a Python function, cheaper than our verifier forward pass.
 The last line is `ppo_iteration_speedup_vs_tunix=X` (tunix seconds / ours), or
 `ppo_iteration_seconds=S` when tunix is not installed.
@@ -46,14 +48,14 @@ def benchmark_config():
   return cfg, arith_world.ArithWorld(cfg.world, cfg.seed)
 
 
-def ours(cfg, world):
+def ours(cfg, world, share_prompts: bool = True):
   """(zero-argument PPO iteration, prompts [64, P]) with the game's functions."""
   mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
   rules = sharding.DEFAULT_RULES
   vocab = world.tokenizer.size
   prover_spec = functional.make_spec(SIZE, vocab, ("lm",), cfg.compute_dtype)
   verifier_spec = functional.make_spec(cfg.verifier.size, vocab, ("score",), cfg.compute_dtype)
-  fns = jitted.build(cfg, world, prover_spec, verifier_spec, mesh)
+  fns = jitted.build(cfg, world, prover_spec, verifier_spec, mesh, share_prompts)
   policy = functional.init_params(prover_spec, jax.random.key(0), mesh, rules)
   verifier = functional.init_params(verifier_spec, jax.random.key(1), mesh, rules)
   holder = {"state": fns.init_prover_state({"policy": policy,
@@ -82,6 +84,9 @@ def main() -> None:
   print(f"pvg_jax: prover {n_params:,} parameters, batch {len(prompts)}, prompt "
         f"{prompts.shape[1]}, {NEW_TOKENS} new tokens: {seconds:.3f} s per PPO iteration "
         f"(first call {first:.1f} s, compiles included)")
+  row_by_row, _, _ = ours(cfg, world, share_prompts=False)
+  print(f"pvg_jax without the shared prompt pass (every row on its own): "
+        f"{median_seconds(row_by_row)[1]:.3f} s")
   if importlib.util.find_spec("tunix") is None:
     print("tunix is not installed (pip install -e \".[bench]\"): no peer to compare")
     print(f"ppo_iteration_seconds={seconds:.3f}")

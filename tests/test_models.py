@@ -82,6 +82,35 @@ def test_cached_logprobs_equal_full_forward(prover, temperature, top_k):
   np.testing.assert_allclose(np.where(out.mask, full, 0), out.logprobs, atol=1e-5)
 
 
+def test_shared_prompt_pass_equals_row_by_row(prover):
+  """Groups of rows sharing a (left-padded) prompt, their solutions padded after <eos>:
+  running each prompt once per group (group_size=4) gives the row-by-row log-probs, values
+  and parameter gradients up to float rounding."""
+  spec, params = prover
+  groups, b, solution_len = 3, 4, 10
+  prompts = jnp.repeat(random_prompts(jax.random.key(12), groups, 16, PAD_ID), b, axis=0)
+  ends = jnp.array([9, 3, 6, 9, 0, 5, 9, 9, 2, 7, 9, 4])[:, None]   # <eos> columns
+  cols = jnp.arange(solution_len)[None]
+  solutions = jax.random.randint(jax.random.key(13), (groups * b, solution_len), 10, VOCAB)
+  solutions = jnp.where(cols == ends, 9, jnp.where(cols > ends, PAD_ID, solutions))
+  live = cols <= ends
+  tokens = jnp.concatenate([prompts, solutions], axis=1).astype(jnp.int32)
+  mask = tokens != PAD_ID
+
+  def loss(params, group_size):
+    lp, v = functional.token_logprobs(spec, params, tokens, mask, solution_len, values=True,
+                                      group_size=group_size)
+    return jnp.where(live, lp + v, 0).sum(), (lp, v)
+
+  grad = jax.jit(jax.value_and_grad(loss, has_aux=True), static_argnums=1)
+  (_, (lp1, v1)), g1 = grad(params, 1)
+  (_, (lp4, v4)), g4 = grad(params, b)
+  np.testing.assert_allclose(lp4, lp1, atol=2e-5)
+  np.testing.assert_allclose(v4, v1, atol=2e-5)
+  for a, c in zip(jax.tree.leaves(g1), jax.tree.leaves(g4)):
+    np.testing.assert_allclose(c, a, atol=2e-4, rtol=1e-3)
+
+
 def test_tokens_after_eos_are_masked_padding(prover):
   spec, params = prover
   eos = 9

@@ -1,6 +1,7 @@
 """The jitted PPO iteration on real arith samples, with the group baseline and with GAE."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -39,12 +40,39 @@ def test_group_baseline_gives_constant_reward_groups_zero_advantage(smoke_config
   assert max(jax.tree.leaves(moved)) == 0.0
 
 
-def _one_step(smoke_config, advantages, reward, anchor, labels):
+@pytest.mark.parametrize("advantages, minibatches", [("gae", 1), ("rloo", 2)])
+def test_shared_prompt_passes_take_the_row_by_row_step(smoke_config, advantages, minibatches):
+  """The step that runs each group's prompt once (share_prompts, the game's) and the one
+  that runs every row on its own take the same step: metrics and new parameters equal up
+  to float rounding, with one minibatch (the update shares the prompt too) and with two
+  (shuffled rows; only the whole-batch passes share it), role anchor on."""
+  from pvg_jax.rl import prover_step
   cfg = smoke_config.copy_and_resolve_references()
   with cfg.unlocked():
-    cfg.game.ppo.advantages = advantages
-    cfg.game.ppo.role_anchor = anchor
-    cfg.game.reward = reward
+    cfg.game.ppo.advantages, cfg.game.ppo.minibatches = advantages, minibatches
+    cfg.game.ppo.role_anchor = 1.0
+  world, fns, state, policy, verifier, batch = _setup(cfg, "mixed")
+  g = cfg.game.ppo
+  out = {}
+  for share in (True, False):
+    step = jax.jit(prover_step.make_prover_step(
+        fns.prover_spec, fns.critic_spec, fns.verifier_spec, fns.ppo_tx, g, cfg.game.reward,
+        cfg.game.format_penalty, g.groups, g.group_size, share_prompts=share))
+    new, _, _, metrics = step(jax.tree.map(jnp.copy, state), policy, verifier,
+                              batch, np.float32(0.05), jax.random.key(4))
+    out[share] = jax.device_get((new["params"], metrics))
+  for key in out[True][1]:
+    np.testing.assert_allclose(out[True][1][key], out[False][1][key], rtol=1e-4, atol=1e-5,
+                               err_msg=key)
+  moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), out[False][0],
+                       jax.device_get(state["params"]))
+  diff = jax.tree.map(lambda a, b: np.abs(a - b).max(), out[True][0], out[False][0])
+  assert max(jax.tree.leaves(moved)) > 1e-4                  # the step moved the weights
+  assert max(jax.tree.leaves(diff)) < 1e-3 * max(jax.tree.leaves(moved)), diff
+
+
+def _setup(cfg, labels):
+  """(world, fns, PPO state, policy, verifier, graded batch) on a (2, 2, 2) mesh."""
   world = arith_world.ArithWorld(cfg.world, cfg.seed)
   mesh = sharding.make_mesh((2, 2, 2))
   rules = sharding.DEFAULT_RULES
@@ -53,7 +81,7 @@ def _one_step(smoke_config, advantages, reward, anchor, labels):
   fns = jitted.build(cfg, world, pspec, vspec, mesh)
   policy = functional.init_params(pspec, jax.random.key(0), mesh, rules)
   params = {"policy": policy}
-  if advantages == "gae":
+  if cfg.game.ppo.advantages == "gae":
     params["critic"] = functional.init_params(fns.critic_spec, jax.random.key(1), mesh, rules)
   state = fns.init_prover_state(params)
   verifier = functional.init_params(vspec, jax.random.key(2), mesh, rules)
@@ -71,6 +99,18 @@ def _one_step(smoke_config, advantages, reward, anchor, labels):
            "other_role_tokens": world.other_role_view(seqs.tokens), "kv_mask": seqs.kv_mask,
            "loss_mask": seqs.loss_mask, "correct": correct, "parseable": np.ones(n, bool),
            "helpful": helpful}
+  return world, fns, state, policy, verifier, batch
+
+
+def _one_step(smoke_config, advantages, reward, anchor, labels):
+  cfg = smoke_config.copy_and_resolve_references()
+  with cfg.unlocked():
+    cfg.game.ppo.advantages = advantages
+    cfg.game.ppo.role_anchor = anchor
+    cfg.game.reward = reward
+  world, fns, state, policy, verifier, batch = _setup(cfg, labels)
+  g = cfg.game.ppo
+  n = g.groups * g.group_size
   before = jax.device_get(policy)
   state, _, scores, metrics = fns.prover_step(state, policy, verifier, batch,
                                               np.float32(0.05), jax.random.key(4))

@@ -46,7 +46,9 @@ class GameFunctions:
 
 
 def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
-          prover_spec: ModelSpec, verifier_spec: ModelSpec, mesh: Mesh) -> GameFunctions:
+          prover_spec: ModelSpec, verifier_spec: ModelSpec, mesh: Mesh,
+          share_prompts: bool = True) -> GameFunctions:
+  """share_prompts=False: the prover step runs every row on its own (benchmarks)."""
   g = cfg.game
   rules = sharding.DEFAULT_RULES
   vocab = world.tokenizer.size
@@ -95,7 +97,7 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
   def make_step(train_policy: bool):
     return prover_step.make_prover_step(prover_spec, critic_spec, verifier_spec, ppo_tx,
                                         g.ppo, g.reward, g.format_penalty, g.ppo.groups,
-                                        g.ppo.group_size, train_policy)
+                                        g.ppo.group_size, train_policy, share_prompts)
   rows = sharding.batch_sharding(mesh, rules, (n_ppo, layout.seq_len))
   flat = sharding.batch_sharding(mesh, rules, (n_ppo,))
   batch_sh = {"tokens": rows, "verifier_tokens": rows, "other_role_tokens": rows,

@@ -287,6 +287,9 @@ def ppo_batch(world: arith_world.ArithWorld, sample_fn, policy_params, probs, ro
   """Sample one PPO batch (rows grouped by (problem, role)), grade and step-check it.
   Returns (the prover step's batch dict, the check results, the solution tokens)."""
   prompts = world.prompts(probs, roles)
+  grouped = prompts.reshape(len(helpful), -1, prompts.shape[1])
+  if not (grouped == grouped[:, :1]).all():     # the prover step shares each group's prompt
+    raise ValueError("a PPO batch's rows must come in groups of one (problem, role) prompt")
   samples = sample_fn(policy_params, prompts, key)
   solutions = np.asarray(jax.device_get(samples.tokens))
   checks = [world.check(p, s) for p, s in zip(probs, solutions)]

@@ -21,7 +21,7 @@ from jax.sharding import Mesh
 
 from pvg_jax import sharding
 from pvg_jax.models import sizes
-from pvg_jax.models.transformer import ModelSpec, Transformer, positions_from_mask
+from pvg_jax.models.transformer import ModelSpec, Transformer, empty_cache, positions_from_mask
 
 __all__ = ["positions_from_mask"]
 
@@ -86,18 +86,46 @@ def model(spec: ModelSpec, params) -> Transformer:
   return nnx.merge(graphdef(spec), params)
 
 
+def predicting_states(spec: ModelSpec, m: Transformer, tokens: jax.Array,
+                      kv_mask: jax.Array, num_predicted: int, group_size: int = 1):
+  """Final hidden states [B, num_predicted, d] that predict the last `num_predicted` tokens
+  (the states at columns T - num_predicted - 1 ... T - 2).
+
+  group_size = b > 1: consecutive rows come in groups of b that share their first
+  P = T - num_predicted columns (b solutions sampled from one prompt, as in a PPO batch).
+  The prompt then goes through the model once per group, its keys and values are repeated
+  to the group's rows as a KV cache, and only the solutions run per row:
+  B/b * P + B * num_predicted token positions instead of B * T, the same result up to
+  float rounding (tests/test_models.py). Gradients flow through the shared prompt pass.
+  """
+  positions = positions_from_mask(kv_mask)
+  if group_size == 1:
+    hidden, _ = m(tokens, positions, kv_mask)
+    return hidden[:, -num_predicted - 1:-1]
+  rows, total = tokens.shape
+  prompt_len = total - num_predicted
+  first = lambda x: x.reshape(rows // group_size, group_size, *x.shape[1:])[:, 0]  # noqa: E731
+  prompt_hidden, cache = m(first(tokens)[:, :prompt_len], first(positions)[:, :prompt_len],
+                           first(kv_mask), empty_cache(spec, rows // group_size, total), 0)
+  cache = jax.tree.map(lambda x: jnp.repeat(x, group_size, axis=0), cache)
+  hidden, _ = m(tokens[:, prompt_len:], positions[:, prompt_len:], kv_mask, cache,
+                prompt_len)
+  last_prompt = jnp.repeat(prompt_hidden[:, -1:], group_size, axis=0)
+  return jnp.concatenate([last_prompt, hidden[:, :-1]], axis=1)
+
+
 def token_logprobs(spec: ModelSpec, params, tokens: jax.Array, kv_mask: jax.Array,
-                   num_predicted: int, values: bool = False):
+                   num_predicted: int, values: bool = False, group_size: int = 1):
   """log pi(tokens[t] | tokens[<t]) for the last `num_predicted` columns t.
 
   tokens, kv_mask: [B, T]; 1 <= num_predicted < T (static). Returns [B, num_predicted]
   float32 log-probs, and with values=True also the value-head estimates V(s_t) of the state
   before each of those tokens (read at position t - 1, like the log-prob). Only those
   positions go through the LM head: for solutions, the prompt's logits are never computed.
+  group_size > 1: groups of rows share their prompt (`predicting_states`).
   """
   m = model(spec, params)
-  hidden, _ = m(tokens, positions_from_mask(kv_mask), kv_mask)
-  hidden = hidden[:, -num_predicted - 1:-1]
+  hidden = predicting_states(spec, m, tokens, kv_mask, num_predicted, group_size)
   logp = jax.nn.log_softmax(m.logits(hidden), axis=-1)
   picked = jnp.take_along_axis(logp, tokens[:, -num_predicted:, None], axis=-1)[..., 0]
   if not values:
