@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from configs import arith
@@ -26,14 +25,6 @@ def timeit(fn, *args, repeats: int = 5) -> float:
     jax.block_until_ready(fn(*args))
     times.append(time.perf_counter() - start)
   return float(np.median(times))
-
-
-def matmul_peak_flops(n: int = 2048, dtype=jnp.float32) -> float:
-  """This machine's dense-matmul FLOP/s for [n, n] @ [n, n], measured now."""
-  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
-  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
-  f = jax.jit(lambda a, b: a @ b)
-  return 2 * n**3 / timeit(f, a, b, repeats=10)
 
 
 def median_seconds(fn, repeats: int = 3) -> tuple[float, float]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from benchmarks.common import default_world, matmul_peak_flops, timeit
-from pvg_jax import sharding
+from benchmarks.common import default_world, timeit
+from pvg_jax import profiling, sharding
 from pvg_jax.models import functional
 from pvg_jax.training import state as train_state
 from pvg_jax.training import steps
@@ -57,7 +57,7 @@ def measure(cfg, world, size: str, peak: float, compute_dtype: str = "float32") 
 
 def main() -> None:
   cfg, world = default_world()
-  peak = matmul_peak_flops()
+  peak = profiling.matmul_peak_flops()
   print(f"f32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
   # A wider model shows how much of the gap is the default's tiny matmuls.
   measure(cfg, world, "p3m", peak)

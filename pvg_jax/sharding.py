@@ -129,5 +129,6 @@ def jit(fn, *, in_shardings, out_shardings=None, host_outputs: bool = False, **k
       return jitted(*args)
     out = jitted(*to_global(tuple(args), tuple(in_shardings)))
     return to_host(out) if host_outputs else out
-  call.lower = jitted.lower           # AOT and cost analysis see the jitted function
+  call.lower = jitted.lower           # AOT, cost analysis and FLOP counts (profiling)
+  call.trace = jitted.trace           # see the jitted function
   return call

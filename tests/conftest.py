@@ -1,17 +1,47 @@
 """Test setup: 8 fake CPU devices (set before jax is imported) and shared fixtures."""
 
 import os
+import pathlib
+import shutil
+import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
-import pathlib  # noqa: E402
+# One persistent XLA compilation cache for the whole session: every xdist worker and every
+# process a test starts (they inherit the environment) reuses what the others compiled. The
+# smoke runs compile the same programs over and over; this halves the experiment fixture.
+# Compile counts are unaffected (jax reports a backend compile for a cache hit too).
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="pvg-tests-xla-cache-")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+_EXPERIMENT_FIXTURES = {"smoke_experiment", "smoke_campaign"}
+
+
+@pytest.hookimpl(tryfirst=True)          # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+  """For pytest-xdist's --dist loadgroup (pytest.ini): each module runs on one worker (its
+  module fixtures are built once) and so does every test of the session's smoke
+  experiment, the longest group, which is put first so that it starts at once."""
+  del config
+  for item in items:
+    shared = _EXPERIMENT_FIXTURES & set(getattr(item, "fixturenames", ()))
+    item.add_marker(pytest.mark.xdist_group("smoke_experiment" if shared
+                                            else item.module.__name__))
+  items.sort(key=lambda item: not _EXPERIMENT_FIXTURES & set(
+      getattr(item, "fixturenames", ())))
+
+
+def pytest_sessionfinish(session):
+  if _OWN_CACHE and not hasattr(session.config, "workerinput"):   # the controller only
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

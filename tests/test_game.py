@@ -186,9 +186,20 @@ def _one_round(game_run, smoke_config, workdir, **game_keys):
   return train.train(cfg, workdir)
 
 
-def test_profile_steps_write_a_trace(game_run, smoke_config, tmp_path):
+def test_profile_steps_write_a_trace_and_the_mfu_of_each_step(game_run, smoke_config,
+                                                              tmp_path, capsys):
   _one_round(game_run, smoke_config, tmp_path / "profiled", profile_steps=2)
-  assert list((tmp_path / "profiled" / "profile").rglob("*.trace.json.gz"))
+  profile = tmp_path / "profiled" / "profile"
+  assert list(profile.rglob("*.trace.json.gz"))
+  saved = json.loads((profile / "steps.json").read_text())
+  rows = {r["step"]: r for r in saved["steps"]}
+  assert {"sample_batch", "score", "verifier_step", "sample_ppo", "prover_step"} <= set(rows)
+  for r in rows.values():
+    assert r["calls"] == 2 and r["gflop"] > 0 and 0 < r["mfu"] < 1, r
+  from pvg_jax.worlds.arith import world as arith_world
+  solution_len = arith_world.ArithWorld(smoke_config.world, 0).layout.solution_len
+  assert 1 <= rows["sample_ppo"]["trips"] <= solution_len      # decode steps it ran
+  assert "MFU" in capsys.readouterr().out
 
 
 def test_divergence_guard_ends_a_collapsed_round(game_run, smoke_config, tmp_path, capsys):

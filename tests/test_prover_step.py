@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from pvg_jax import sharding
@@ -45,18 +46,27 @@ def test_shared_prompt_passes_take_the_row_by_row_step(smoke_config, advantages,
   """The step that runs each group's prompt once (share_prompts, the game's) and the one
   that runs every row on its own take the same step: metrics and new parameters equal up
   to float rounding, with one minibatch (the update shares the prompt too) and with two
-  (shuffled rows; only the whole-batch passes share it), role anchor on."""
+  (shuffled rows; only the whole-batch passes share it), role anchor on.
+
+  The update is plain SGD (lr 1) here, so a parameter difference is a gradient difference:
+  Adam's first step, lr * g / (|g| + eps) per element, would turn ulp-level gradient
+  differences on elements with |g| near eps into a sizable fraction of a step (seen on
+  AVX2 hosts: 0.24% of a step on one element)."""
   from pvg_jax.rl import prover_step
+  from pvg_jax.training import state as train_state
   cfg = smoke_config.copy_and_resolve_references()
   with cfg.unlocked():
     cfg.game.ppo.advantages, cfg.game.ppo.minibatches = advantages, minibatches
     cfg.game.ppo.role_anchor = 1.0
   world, fns, state, policy, verifier, batch = _setup(cfg, "mixed")
+  sgd = optax.chain(optax.identity(), optax.inject_hyperparams(optax.sgd)(learning_rate=1.0))
+  tx = train_state.per_player({"policy": sgd, "critic": sgd})
+  state = {**state, "opt_state": tx.init(state["params"])}
   g = cfg.game.ppo
   out = {}
   for share in (True, False):
     step = jax.jit(prover_step.make_prover_step(
-        fns.prover_spec, fns.critic_spec, fns.verifier_spec, fns.ppo_tx, g, cfg.game.reward,
+        fns.prover_spec, fns.critic_spec, fns.verifier_spec, tx, g, cfg.game.reward,
         cfg.game.format_penalty, g.groups, g.group_size, share_prompts=share))
     new, _, _, metrics = step(jax.tree.map(jnp.copy, state), policy, verifier,
                               batch, np.float32(0.05), jax.random.key(4))

@@ -26,7 +26,8 @@ import time
 
 import jax
 
-from pvg_jax import cli, files, players, preemption
+from pvg_jax import cli, files, players, preemption, profiling
+from pvg_jax import config as config_lib
 from pvg_jax.games import jitted, phases, snapshots
 from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
 from pvg_jax.metrics import MetricWriter
@@ -55,6 +56,9 @@ class CheckabilityGame:
     world = arith_world.ArithWorld(cfg.world, cfg.seed)
     init = players.initial_players(cfg, workdir, mesh, writer)
     fns = jitted.build(cfg, world, init.prover_spec, init.verifier_spec, mesh)
+    self.profile = profiling.StepProfile(cfg.profile_steps) if cfg.profile_steps else None
+    if self.profile is not None:
+      fns = profiling.wrap_game_functions(self.profile, fns)
     self.ctx = phases.Context(cfg, world, fns, init, SamplePool(workdir / "pool"), writer,
                                workdir)
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
@@ -84,6 +88,12 @@ class CheckabilityGame:
   def _save(self, arrays, progress: Progress) -> None:
     self.ckpt.save(arrays, progress)
     self._saved = progress
+
+  def _report_profile(self) -> None:
+    table = self.profile.report(self.workdir / "profile" / "steps.json", self.mesh.size,
+                                config_lib.compute_dtype(self.cfg))
+    if table is not None and jax.process_index() == 0:
+      print(table, flush=True)
 
   # -- the loop ----------------------------------------------------------------------------
 
@@ -161,6 +171,8 @@ class CheckabilityGame:
                 "summary.json and the next round restarts from the initial prover",
                 flush=True)
         self._save(arrays, progress)
+        if r == 0 and self.profile is not None:
+          self._report_profile()
 
       if progress.phase == "eval":
         policy = arrays["prover"]["params"]["policy"]

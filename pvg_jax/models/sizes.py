@@ -22,6 +22,8 @@ SIZES: dict[str, tuple[int, int, int]] = {
     "p50m": (640, 10, 10),
     "p110m": (768, 16, 12),  # GPT-2-small width, deeper
     "p350m": (1024, 24, 16),
+    "p1b": (2048, 24, 16),   # accelerator-sized provers (docs/launch.md: which slice fits)
+    "p7b": (4096, 32, 32),
 }
 
 
