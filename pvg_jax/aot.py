@@ -3,6 +3,7 @@
     pvg-compile --config configs/arith.py --topology v5e:4x4
     pvg-compile --config configs/arith.py --config.prover.size=p110m --topology v5p:2x2x2
     pvg-compile --config configs/arith.py --devices 8          # a fake 8-device CPU mesh
+    pvg-compile ... --steps prover_step,sample_ppo             # only these steps
 
 Lowers and compiles, for the config's shapes on the target's mesh (cfg.mesh.shape, -1 filled
 from the device count): the SFT step, the PPO prover iteration (prover_step), the verifier
@@ -32,10 +33,13 @@ from ml_collections import config_flags
 
 from pvg_jax import cli
 
+STEPS = ("sft_step", "prover_step", "verifier_step", "sample_ppo", "score")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _TOPOLOGY = flags.DEFINE_string("topology", None, "TPU topology, e.g. v5e:4x4 or v5p:2x2x2.")
 _DEVICES = flags.DEFINE_integer("devices", None, "Compile for N fake CPU devices instead.")
+_STEPS = flags.DEFINE_list("steps", None, f"Compile only these steps (default: all of "
+                           f"{', '.join(STEPS)}).")
 flags.mark_flags_as_required(["config"])
 
 # HBM per chip (GiB), to say whether a step fits.
@@ -169,7 +173,7 @@ def compile_report(cfg, target: Target, only: tuple[str, ...] | None = None) -> 
   from pvg_jax.games import jitted
   from pvg_jax.worlds.arith import world as arith_world
 
-  config_lib.validate(cfg)
+  config_lib.validate(cfg, devices=target.n_devices, host_memory=False)
   devices = target_devices(target)
   try:
     mesh = sharding.make_mesh(cfg.mesh.shape, devices)
@@ -182,7 +186,13 @@ def compile_report(cfg, target: Target, only: tuple[str, ...] | None = None) -> 
   for name, (fn, args) in abstract_inputs(cfg, world, fns, mesh).items():
     if only is not None and name not in only:
       continue
-    compiled = fn.lower(*args).compile()
+    try:
+      compiled = fn.lower(*args).compile()
+    except Exception as e:          # libtpu refuses a program that cannot fit in HBM
+      if "RESOURCE_EXHAUSTED" not in str(e):
+        raise
+      rows.append({"step": name, "fits": False, "error": _oom_reason(str(e))})
+      continue
     mem = compiled.memory_analysis()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -194,6 +204,12 @@ def compile_report(cfg, target: Target, only: tuple[str, ...] | None = None) -> 
                  "flops": float(cost.get("flops", math.nan)),
                  "fits": None if target.hbm_bytes is None else peak <= target.hbm_bytes})
   return rows
+
+
+def _oom_reason(message: str) -> str:
+  """The one line of a compile-time out-of-memory error that says how much was needed."""
+  match = re.search(r"Ran out of memory[^.]*\([^)]*\)[^.]*\([^)]*\)", message)
+  return match.group(0) if match else message.strip().splitlines()[0][:200]
 
 
 def format_report(cfg, target: Target, rows: list[dict], mesh_shape) -> str:
@@ -212,6 +228,9 @@ def format_report(cfg, target: Target, rows: list[dict], mesh_shape) -> str:
                f"{'peak MiB':>10}{'GFLOP':>10}" + ("  fits HBM" if target.hbm_bytes else ""))
   mib = 2.0**20
   for r in rows:
+    if "error" in r:
+      lines.append(f"{r['step']:<14}does not fit: {r['error']}")
+      continue
     fits = "" if r["fits"] is None else ("  yes" if r["fits"] else "  NO")
     lines.append(f"{r['step']:<14}{r['arguments'] / mib:10.1f}{r['outputs'] / mib:10.1f}"
                  f"{r['temporaries'] / mib:10.1f}{r['peak'] / mib:10.1f}"
@@ -224,6 +243,10 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise cli.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
+  unknown = set(_STEPS.value or ()) - set(STEPS)
+  if unknown:
+    raise cli.UserError(f"--steps: unknown step(s) {', '.join(sorted(unknown))}; expected "
+                        f"some of {', '.join(STEPS)}")
   target = choose_target(_TOPOLOGY.value, _DEVICES.value)
   if target.kind == "cpu":
     _set_cpu_device_count(target.n_devices)
@@ -231,7 +254,7 @@ def main(argv) -> None:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")     # this host runs nothing on a TPU
   from pvg_jax import sharding
   cfg = _CONFIG.value
-  rows = compile_report(cfg, target)
+  rows = compile_report(cfg, target, tuple(_STEPS.value) if _STEPS.value else None)
   shape = sharding.resolve_mesh_shape(cfg.mesh.shape, target.n_devices)
   print(format_report(cfg, target, rows, shape))
 

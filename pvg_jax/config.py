@@ -68,9 +68,12 @@ def _one_of(cfg, key: str, allowed) -> None:
   _require(value in allowed, key, f"{value!r} is not one of the allowed values {allowed}")
 
 
-def validate(cfg: ml_collections.ConfigDict) -> None:
+def validate(cfg: ml_collections.ConfigDict, devices: int | None = None,
+             host_memory: bool = True) -> None:
   """Raise ConfigError on the first impossible value: types, ranges, their relations, the
-  world's ranges, the mesh against the devices and the memory the run will need."""
+  world's ranges, the mesh against the devices (`devices`, default this process's) and,
+  with `host_memory`, the memory the run will need against this host's (ahead-of-time
+  compiles for another target check neither against this host)."""
   _require(isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)
            and 0 <= cfg.seed < 2 ** 32, "seed", f"must be an integer in [0, 2**32), got "
            f"{cfg.seed!r}")
@@ -137,8 +140,9 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
   _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
   _validate_world(cfg)
-  _validate_mesh(cfg)
-  _validate_memory(cfg)
+  _validate_mesh(cfg, devices)
+  if host_memory:
+    _validate_memory(cfg)
   if "evals" in cfg:
     _validate_evals(cfg)
 
@@ -152,7 +156,7 @@ def _validate_world(cfg: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.world: {e}") from None
 
 
-def _validate_mesh(cfg: ml_collections.ConfigDict) -> None:
+def _validate_mesh(cfg: ml_collections.ConfigDict, devices: int | None) -> None:
   import jax
 
   from pvg_jax import sharding
@@ -161,7 +165,7 @@ def _validate_mesh(cfg: ml_collections.ConfigDict) -> None:
            "mesh.shape", f"needs one size per axis (data, fsdp, tensor), each > 0 or -1, "
            f"got {shape}")
   try:
-    sharding.resolve_mesh_shape(shape, jax.device_count())
+    sharding.resolve_mesh_shape(shape, jax.device_count() if devices is None else devices)
   except ValueError as e:
     raise ConfigError(f"config.{e}") from None
 

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jax_core
 
 from pvg_jax import files
 
@@ -58,9 +59,9 @@ def _dot_flops(eqn) -> float:
 
 
 def _subjaxprs(value):
-  if isinstance(value, jax.extend.core.ClosedJaxpr):
+  if isinstance(value, jax_core.ClosedJaxpr):
     yield value.jaxpr
-  elif isinstance(value, jax.extend.core.Jaxpr):
+  elif isinstance(value, jax_core.Jaxpr):
     yield value
   elif isinstance(value, (tuple, list)):
     for v in value:

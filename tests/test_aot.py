@@ -22,6 +22,14 @@ def test_cli_compiles_every_step_for_a_fake_cpu_mesh():
   assert set(rows) == {"sft_step", "prover_step", "verifier_step", "sample_ppo", "score"}
   for name, (args, _, _, peak, gflop) in rows.items():
     assert args > 0 and peak >= args and gflop > 0, (name, rows[name])
+  only = subprocess.run([sys.executable, "-m", "pvg_jax.aot", "--config",
+                         "configs/arith.py:smoke", "--devices", "2", "--steps", "score"],
+                        capture_output=True, text=True, timeout=300, check=True).stdout
+  assert [line.split()[0] for line in only.strip().splitlines()[3:-1]] == ["score"]
+  bad = subprocess.run([sys.executable, "-m", "pvg_jax.aot", "--config",
+                        "configs/arith.py:smoke", "--devices", "2", "--steps", "scor"],
+                       capture_output=True, text=True, timeout=300)
+  assert bad.returncode == 2 and "unknown step(s) scor" in bad.stderr
 
 
 def test_fsdp_shards_what_data_parallelism_replicates():
@@ -56,3 +64,39 @@ def test_targets_are_named_and_bad_ones_are_one_line_errors(monkeypatch):
   assert (target.kind, target.n_devices) == ("cpu", 4)
   assert "libtpu is not installed" in target.note and target.hbm_bytes is None
   assert aot.Target("tpu", "v5e:4x4", 16).hbm_bytes == 16 * 2**30
+
+
+def test_the_mesh_is_checked_against_the_target_not_this_host():
+  from pvg_jax import config
+  cfg = arith.get_config("smoke")
+  cfg.mesh.shape = (1, 16, 1)                # 16 chips of a v5e:4x4; this host has 8
+  config.validate(cfg, devices=16, host_memory=False)
+  with pytest.raises(config.ConfigError, match="needs 16 devices"):
+    config.validate(cfg)
+
+
+def test_a_step_that_cannot_fit_is_reported_not_raised(monkeypatch):
+  """libtpu refuses, at compile time, a program whose temporaries exceed HBM: the report
+  names the step and what it needed, and the other steps are still compiled."""
+  message = ("RESOURCE_EXHAUSTED: E1000: CompileTimeHbmOom: Ran out of memory on HBM, the "
+             "total memory required for HLO temporaries (17.99G) exceeds available HBM "
+             "(15.75G). HLO module: jit_step.")
+
+  class TooBig:
+    def lower(self, *args):
+      return self
+
+    def compile(self):
+      raise RuntimeError(message)
+
+  real = aot.abstract_inputs
+  monkeypatch.setattr(aot, "abstract_inputs", lambda *a: {
+      "sft_step": (TooBig(), ()), "score": real(*a)["score"]})
+  cfg = arith.get_config("smoke")
+  target = aot.Target("cpu", "cpu x8", 8)
+  rows = aot.compile_report(cfg, target)
+  assert [r["step"] for r in rows] == ["sft_step", "score"] and rows[1]["flops"] > 0
+  report = aot.format_report(cfg, target, rows, (8, 1, 1)).splitlines()
+  assert report[3] == ("sft_step      does not fit: Ran out of memory on HBM, the total "
+                       "memory required for HLO temporaries (17.99G) exceeds available HBM "
+                       "(15.75G)")
