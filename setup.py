@@ -28,8 +28,8 @@ setup(
         "uvicorn>=0.30",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.6", "nbclient>=0.10",
-                 "nbformat>=5.10", "ipykernel>=6.29",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.6",
+                 "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
                  "playwright>=1.45"],
         # pvg-compile --topology: TPU compiles on a CPU host (libtpu's compiler)
         "tpu-aot": ["libtpu"],
