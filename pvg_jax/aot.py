@@ -9,7 +9,9 @@ Lowers and compiles, for the config's shapes on the target's mesh (cfg.mesh.shap
 from the device count): the SFT step, the PPO prover iteration (prover_step), the verifier
 step, the PPO sampler and the verifier scorer. For each it prints per-device memory from
 `Compiled.memory_analysis()` (arguments, outputs, temporaries, donated aliases: what must
-fit in HBM at once) and FLOPs from `Compiled.cost_analysis()`.
+fit in HBM at once) and FLOPs from `Compiled.cost_analysis()` (which counts a while loop's
+body once: the sampler's FLOPs are its prompt pass and one decode step; the profiler flag's
+summary, pvg_jax/profiling.py, counts every decode step it ran).
 
 Targets:
 - `--topology NAME` (e.g. v5e:4x4, v5p:2x2x2, v4:2x2x1, v6e:2x4): TPU devices from
@@ -235,7 +237,9 @@ def format_report(cfg, target: Target, rows: list[dict], mesh_shape) -> str:
     lines.append(f"{r['step']:<14}{r['arguments'] / mib:10.1f}{r['outputs'] / mib:10.1f}"
                  f"{r['temporaries'] / mib:10.1f}{r['peak'] / mib:10.1f}"
                  f"{r['flops'] / 1e9:10.2f}{fits}")
-  lines.append("per device; peak = arguments + outputs + temporaries - donated aliases")
+  lines.append("per device; peak = arguments + outputs + temporaries - donated aliases; "
+               "GFLOP from XLA's cost analysis, which counts a while loop's body once "
+               "(sample_ppo: the prompt pass and one decode step)")
   return "\n".join(lines)
 
 

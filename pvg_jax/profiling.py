@@ -81,8 +81,9 @@ def matmul_flops(jaxpr) -> Flops:
     if not inner:
       continue
     if name == "while":
-      # cond_jaxpr and body_jaxpr: both run once per trip (the cond once more, ignored).
-      per_trip += sum(f.fixed for f in inner)
+      # cond_jaxpr and body_jaxpr run once per trip (the cond once more, ignored); a
+      # while loop nested in the body is counted as one trip per outer trip.
+      per_trip += sum(f.total(1) for f in inner)
     elif name == "cond":
       best = max(inner, key=lambda f: f.fixed)
       fixed, per_trip = fixed + best.fixed, per_trip + best.per_trip
