@@ -9,7 +9,6 @@ process 0 writes (`writer_process`); Orbax checkpoints are written by every proc
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import io
@@ -63,23 +62,18 @@ def atomic_save_npz(path: str | pathlib.Path, arrays: dict[str, np.ndarray]) -> 
   atomic_write_bytes(path, buffer.getvalue())
 
 
-def ensure_free(directory: pathlib.Path, nbytes: int) -> None:
-  """OSError(ENOSPC) naming `directory` if its filesystem has less than `nbytes` free.
-  Checked before an Orbax save: a write that fails inside Orbax's background threads
-  fills stderr with their tracebacks, this fails first with one line."""
+def free_bytes(directory: str | pathlib.Path) -> int:
+  """Free bytes on the filesystem that holds (or will hold) `directory`."""
   probe = pathlib.Path(directory)
   while not probe.exists():
     probe = probe.parent
-  free = shutil.disk_usage(probe).free
-  if free < nbytes:
-    raise OSError(errno.ENOSPC, f"No space left on device ({free} bytes free, about "
-                  f"{nbytes} needed)", str(directory))
+  return shutil.disk_usage(probe).free
 
 
-def checkpoint_bytes(tree) -> int:
-  """What a checkpoint of `tree` needs on disk, with room for Orbax's metadata."""
-  import jax
-  return int(1.2 * sum(x.nbytes for x in jax.tree.leaves(tree))) + (256 << 10)
+def footprint(directory: str | pathlib.Path) -> int:
+  """Bytes the files under `directory` take on disk (allocated blocks or size, the larger)."""
+  stats = (p.stat() for p in pathlib.Path(directory).rglob("*") if p.is_file())
+  return sum(max(st.st_size, st.st_blocks * 512) for st in stats)
 
 
 def _file_digests(directory: pathlib.Path, skip: str) -> dict[str, str]:

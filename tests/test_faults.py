@@ -237,8 +237,9 @@ def test_full_disk_is_one_line_and_keeps_the_older_checkpoints(reference, tmp_pa
       code, lines = exit_info.value.code, capsys.readouterr().err.strip().splitlines()
     # stderr also holds the progress bars; the error is its last line, with no traceback
     assert code == cli.EXIT_USAGE and "disk full" in lines[-1], lines[-3:]
-    assert lines[-1].startswith("pvg-train: error: ") and not any(
-        "Traceback" in x for x in lines), lines
+    tracebacks = [i for i, x in enumerate(lines) if "Traceback" in x]
+    assert lines[-1].startswith("pvg-train: error: ") and not tracebacks, "\n".join(
+        lines[tracebacks[0] - 2 if tracebacks else -3:])
     _finish(workdir)
     assert _artifacts(workdir) == expected
   finally:

@@ -3,9 +3,11 @@ checkpoints that detect damage and fall back, nothing non-finite saved, resumabl
 supervised training, SIGTERM in a supervised loop, the divergence guard, rollout chunks
 stored once. The end-to-end fault injection on the smoke game is tests/test_faults.py."""
 
+import errno
 import json
 import os
 import pathlib
+import struct
 
 import jax
 import numpy as np
@@ -138,6 +140,28 @@ def test_no_intact_checkpoint_stops_and_says_so(tmp_path):
   assert sorted(p.name for p in (tmp_path / "checkpoints_damaged").iterdir()) == ["1", "2"]
 
 
+def test_the_room_a_checkpoint_needs_is_checked_first_with_a_bound_that_holds(tmp_path,
+                                                                             monkeypatch):
+  """The free-space check before a save bounds what Orbax writes, also for many small
+  leaves (each costs OCDBT a few KB: 200 leaves of 1 KB take about 1.1 MB), and a disk
+  short of it stops the save before Orbax starts, as the one-line disk-full error."""
+  rng = np.random.default_rng(0)
+  tree = {f"leaf{i}": jax.numpy.asarray(rng.normal(size=256).astype(np.float32))
+          for i in range(200)}
+  ckpt = GameCheckpointer(tmp_path / "checkpoints")
+  ckpt.save(tree, Progress(round=0, phase="prover"))
+  used = files.footprint(tmp_path / "checkpoints" / "1")
+  assert 200 * 1024 < used <= checkpoint.checkpoint_bytes(tree)
+  assert checkpoint.checkpoint_bytes(tree, tmp_path / "checkpoints" / "1") >= 1.25 * used
+  monkeypatch.setattr(files, "free_bytes", lambda directory: used)
+  with pytest.raises(OSError) as e:
+    ckpt.save(tree, Progress(round=0, phase="verifier"))
+  ckpt.close()
+  assert cli.user_error_message(e.value).startswith(
+      f"disk full writing {tmp_path / 'checkpoints'}: free space")
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1"]
+
+
 def test_non_finite_state_is_never_saved(tmp_path):
   ckpt = GameCheckpointer(tmp_path / "checkpoints")
   bad = _tree(1.0)
@@ -199,6 +223,48 @@ def test_sigterm_in_sft_checkpoints_and_the_resumed_run_is_identical(smoke_confi
   writer.close()
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
                jax.device_get(reference))
+
+
+def _tensorboard_scalars(logdir: pathlib.Path) -> list[tuple[str, int, float]]:
+  """(tag, step, value) of every scalar in the event files under `logdir`, read as
+  TensorBoard reads them: length-prefixed records of `Event` protos."""
+  from tensorboardX.proto.event_pb2 import Event
+  out = []
+  for path in sorted(logdir.glob("events*")):
+    data, i = path.read_bytes(), 0
+    while i < len(data):
+      (n,) = struct.unpack("Q", data[i:i + 8])
+      event = Event.FromString(data[i + 12:i + 12 + n])
+      i += 12 + n + 4
+      out += [(v.tag, event.step, v.simple_value) for v in event.summary.value]
+  return out
+
+
+def test_tensorboard_holds_the_scalars_of_metrics_jsonl(tmp_path):
+  writer = metrics.MetricWriter(tmp_path)
+  writer.write("round_0/prover", 1, {"loss": np.float32(0.25)}, {"accuracy": 0.5})
+  writer.write("round_0/prover", 2, {"loss": np.float32(0.125)}, {"undefined": float("nan")})
+  writer.close()
+  assert _tensorboard_scalars(tmp_path / "tensorboard") == [
+      ("round_0/prover/loss", 1, 0.25), ("round_0/prover/accuracy", 1, 0.5),
+      ("round_0/prover/loss", 2, 0.125)]
+
+
+def test_a_full_disk_fails_the_metric_write_itself(tmp_path):
+  """Both files are written and flushed in the calling thread: ENOSPC (here /dev/full as
+  the event file) raises from `write`, and closing afterwards leaves no writer behind."""
+  writer = metrics.MetricWriter(tmp_path)
+  if not pathlib.Path("/dev/full").exists():
+    pytest.skip("no /dev/full")
+  writer._tb._file.close()
+  writer._tb._file = open("/dev/full", "wb")   # noqa: SIM115 (closed by the writer)
+  with pytest.raises(OSError) as e:
+    writer.write("a", 1, {"loss": np.float32(0.5)})
+  assert e.value.errno == errno.ENOSPC
+  with pytest.raises(OSError):
+    writer.close()
+  assert writer._tb is None
+  writer.close()
 
 
 def test_a_torn_metrics_line_is_cut_before_appending(tmp_path):

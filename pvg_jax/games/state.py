@@ -93,7 +93,7 @@ class GameCheckpointer:
     Arrays are checked finite first: a diverged state is never written."""
     checkpoint.assert_finite(arrays, f"the game checkpoint at round {progress.round} phase "
                              f"{progress.phase!r} PPO step {progress.ppo_step}")
-    files.ensure_free(self.directory, files.checkpoint_bytes(arrays))
+    checkpoint.ensure_room(self.directory, arrays, previous=self.directory / str(self._count))
     self._count += 1
     self.manager.save(self._count, args=ocp.args.Composite(
         arrays=ocp.args.StandardSave(arrays),
