@@ -24,6 +24,9 @@ setup(
         "numpy>=1.26",
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
+        "safetensors>=0.4",        # Hugging Face checkpoints (pvg_jax.models.hf)
+        "tokenizers>=0.19",
+        "ml_dtypes>=0.4",
         "starlette>=0.40",
         "uvicorn>=0.30",
     ],
@@ -35,6 +38,9 @@ setup(
         "tpu-aot": ["libtpu"],
         # benchmarks/ppo_iteration.py and sampler.py against a peer library
         "bench": ["google-tunix"],
+        # regenerating the HF parity goldens (python -m pvg_jax.models.hf_goldens) and the
+        # check that transformers reads our exports
+        "parity": ["torch>=2.4", "transformers>=4.45"],
     },
     entry_points={
         "console_scripts": [
