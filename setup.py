@@ -46,7 +46,7 @@ setup(
         "console_scripts": [
             "pvg-train=pvg_jax.main:run",
             "pvg-compile=pvg_jax.aot:run",
-            "pvg-gsm8k-check=pvg_jax.worlds.gsm8k:main",
+            "pvg-gsm8k-check=pvg_jax.worlds.gsm8k.checker:main",
             "pvg-eval=pvg_jax.evals.run:run",
             "pvg-report=pvg_jax.report.build:run",
             "pvg-experiments=pvg_jax.experiments:run",

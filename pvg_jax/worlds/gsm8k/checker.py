@@ -4,9 +4,10 @@ GSM8K gold solutions annotate every calculation as `<<expression=result>>` and e
 `#### N`. `check_annotation` evaluates the expression exactly (fractions, no eval()) and
 compares it with the written result: *valid* when equal, *rounded* when equal at the
 precision the result is written with (`<<10/3=3.33>>`, `<<100/3=33>>`), else *invalid*.
-An annotation is *unparseable* when either side is not an arithmetic expression of
-numbers, + - * / and parentheses (in GSM8K: a leading '+' with no first operand,
-`<<+8=8>>`). The default install and run never read GSM8K; it is the real-data path.
+Expressions are numbers (thousands commas allowed), + - * / and // (floor division,
+`<<560//10=56>>`), unary signs (`<<+8=8>>`, `<<3*+6=18>>`) and parentheses: every
+annotation in GSM8K's train and test splits parses. One that is not arithmetic (a letter,
+`**`) is *unparseable*.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 from pvg_jax import cli
+from pvg_jax.worlds.gsm8k import grading
 
 ANNOTATION = re.compile(r"<<([^<>]*)>>")
-FINAL = re.compile(r"^####\s*(.+?)\s*$", re.MULTILINE)
-_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+|[-+*/()])")
+_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+|//|[-+*/()])")
 
 
 class DataError(cli.UserError):
@@ -34,7 +35,8 @@ class ExpressionError(ValueError):
 
 
 def evaluate(expression: str) -> Fraction:
-  """Exact value of an expression of numbers, + - * /, unary minus and parentheses."""
+  """Exact value of an expression of numbers, + - * / //, unary signs and parentheses
+  (the usual precedence: unary signs bind tightest, then * / //, then + -)."""
   tokens = _tokenize(expression)
   value, rest = _sum(tokens)
   if rest:
@@ -68,26 +70,27 @@ def _sum(tokens):
 
 def _product(tokens):
   value, tokens = _unary(tokens)
-  while tokens and tokens[0] in "*/":
+  while tokens and tokens[0] in ("*", "/", "//"):
     op, (rhs, tokens) = tokens[0], _unary(tokens[1:])
-    if op == "/" and rhs == 0:
+    if op != "*" and rhs == 0:
       raise ExpressionError("division by zero")
-    value = value * rhs if op == "*" else value / rhs
+    value = value * rhs if op == "*" else value / rhs if op == "/" else Fraction(
+        value // rhs)
   return value, tokens
 
 
 def _unary(tokens):
   if not tokens:
     raise ExpressionError("expression ends early")
-  if tokens[0] == "-":
+  if tokens[0] in "+-":
     value, rest = _unary(tokens[1:])
-    return -value, rest
+    return (-value if tokens[0] == "-" else value), rest
   if tokens[0] == "(":
     value, rest = _sum(tokens[1:])
     if not rest or rest[0] != ")":
       raise ExpressionError("unbalanced parenthesis")
     return value, rest[1:]
-  if tokens[0] in "+*/)":
+  if tokens[0] in ("*", "/", "//", ")"):
     raise ExpressionError(f"unexpected {tokens[0]!r}")
   return Fraction(tokens[0]), tokens[1:]
 
@@ -132,11 +135,7 @@ def parse_example(record: dict, line: int = 0) -> Example:
     question, solution = record["question"], record["answer"]
   except (KeyError, TypeError) as e:
     raise ValueError("a GSM8K record needs 'question' and 'answer' fields") from e
-  final = FINAL.search(solution)
-  try:
-    final_answer = evaluate(final.group(1)) if final else None
-  except ExpressionError:
-    final_answer = None
+  final_answer = grading.final_answer(solution)
   checks = tuple(check_annotation(a) for a in ANNOTATION.findall(solution))
   return Example(line, question, solution, final_answer, checks)
 

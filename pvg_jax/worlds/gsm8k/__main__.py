@@ -1,0 +1,3 @@
+from pvg_jax.worlds.gsm8k.checker import main
+
+main()
