@@ -20,6 +20,7 @@ setup(
         "ml-collections>=1.0",
         "tensorflow-datasets>=4.9.9",
         "array_record>=0.8",
+        "importlib_resources>=6",  # etils' resource paths, used by TFDS builders
         "tqdm>=4.66",
         "numpy>=1.26",
         "matplotlib>=3.8",
