@@ -12,6 +12,7 @@ import ml_collections
 from pvg_jax.models import sizes, transformer
 from pvg_jax.rl import prover_step, rewards
 from pvg_jax.verifier import losses, pool
+from pvg_jax.worlds import WORLDS
 from pvg_jax.worlds.arith import problems
 
 
@@ -77,11 +78,22 @@ def validate(cfg: ml_collections.ConfigDict, devices: int | None = None,
   _require(isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)
            and 0 <= cfg.seed < 2 ** 32, "seed", f"must be an integer in [0, 2**32), got "
            f"{cfg.seed!r}")
+  _one_of_value(world_name(cfg), "world.name", WORLDS)
+  if world_name(cfg) == "gsm8k":
+    for key, what in (("prover.checkpoint", "a Hugging Face checkpoint directory"),
+                      ("verifier.checkpoint", "a Hugging Face checkpoint directory"),
+                      ("world.tokenizer", "the players' tokenizer.json (or its directory)"),
+                      ("world.data_dir", "a directory with GSM8K's train.jsonl and "
+                                         "test.jsonl")):
+      _require(bool(_get(cfg, key)), key, f"the gsm8k world needs {what}")
   for player in ("prover", "verifier"):
-    _one_of(cfg, f"{player}.size", tuple(sizes.SIZES))
-  p, v = sizes.SIZES[cfg.prover.size], sizes.SIZES[cfg.verifier.size]
-  _require(cfg.allow_larger_verifier or v[0] ** 2 * v[1] <= p[0] ** 2 * p[1], "verifier.size",
-           f"{cfg.verifier.size} is larger than the prover {cfg.prover.size}; set "
+    if not cfg[player].get("checkpoint", ""):
+      _one_of(cfg, f"{player}.size", tuple(sizes.SIZES))
+  (pd, pl), (vd, vl) = player_shape(cfg, "prover"), player_shape(cfg, "verifier")
+  which = {p: cfg[p].get("checkpoint", "") or cfg[p].size for p in ("prover", "verifier")}
+  _require(cfg.allow_larger_verifier or vd ** 2 * vl <= pd ** 2 * pl,
+           "verifier.checkpoint" if cfg.verifier.get("checkpoint", "") else "verifier.size",
+           f"{which['verifier']} is larger than the prover {which['prover']}; set "
            "allow_larger_verifier=True to allow it")
   for key in ("sft.steps", "sft.batch_size", "sft.num_problems", "verifier_pretrain.steps",
               "verifier_pretrain.batch_size", "verifier_pretrain.num_problems",
@@ -137,8 +149,9 @@ def validate(cfg: ml_collections.ConfigDict, devices: int | None = None,
              and sum(mixture) > 0, "game.mixture",
              f"explicit weights need one weight >= 0 per round ({cfg.game.rounds}), "
              f"got {cfg.game.mixture!r}")
-  bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
-  _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
+  if world_name(cfg) == "arith":
+    bad_ops = [o for o in cfg.world.operations if o not in problems.OPERATIONS]
+    _require(not bad_ops, "world.operations", f"{bad_ops} not in {problems.OPERATIONS}")
   _validate_world(cfg)
   _validate_mesh(cfg, devices)
   if host_memory:
@@ -148,12 +161,27 @@ def validate(cfg: ml_collections.ConfigDict, devices: int | None = None,
 
 
 def _validate_world(cfg: ml_collections.ConfigDict) -> None:
-  """The world's own checks (ranges, operations), as config errors naming the key."""
-  from pvg_jax.worlds.arith import world as arith_world
+  """The world's own checks (ranges, operations, data files), as config errors naming the
+  key (a missing or malformed data file is the reader's one-line error)."""
+  from pvg_jax import worlds
   try:
-    arith_world.ArithWorld(cfg.world, cfg.seed)
+    worlds.make(cfg)
   except (ValueError, TypeError) as e:
     raise ConfigError(f"config.world: {e}") from None
+
+
+def world_name(cfg: ml_collections.ConfigDict) -> str:
+  return cfg.world.get("name", "arith")
+
+
+def player_shape(cfg: ml_collections.ConfigDict, player: str) -> tuple[int, int]:
+  """(d_model, n_layers) of a player: its named size, or its checkpoint's config.json."""
+  path = cfg[player].get("checkpoint", "")
+  if not path:
+    return sizes.SIZES[cfg[player].size][:2]
+  from pvg_jax.models import hf
+  config = hf.read_config(path)
+  return config["hidden_size"], config["num_hidden_layers"]
 
 
 def _validate_mesh(cfg: ml_collections.ConfigDict, devices: int | None) -> None:
@@ -174,16 +202,16 @@ def estimated_memory_bytes(cfg: ml_collections.ConfigDict) -> int:
   """A lower bound on what the game holds at once: float32 params, AdamW moments and
   gradients of both players and the frozen reference prover, plus the largest batch's
   activations (attention scores and the MLP per layer, fp32)."""
-  from pvg_jax.models import sizes as model_sizes
   total = 0
   for player in ("prover", "verifier"):
-    d, layers = model_sizes.SIZES[cfg[player].size][:2]
+    d, layers = player_shape(cfg, player)
     params = 12 * d * d * layers
     total += 4 * params * (4 + (player == "prover"))    # params, grads, 2 moments (+ ref)
-  d, layers = model_sizes.SIZES[cfg.prover.size][:2]
+  d, layers = player_shape(cfg, "prover")
   rows = max(cfg.game.ppo.groups * cfg.game.ppo.group_size // cfg.game.ppo.minibatches,
              cfg.game.sample_batch, cfg.sft.batch_size)
-  seq = 256                                          # longer than any arith layout
+  seq = (cfg.world.prompt_len + cfg.world.solution_len if world_name(cfg) == "gsm8k"
+         else 256)                                   # 256: longer than any arith layout
   total += 4 * rows * layers * (seq * seq + 6 * seq * d)
   return total
 

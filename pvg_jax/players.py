@@ -30,10 +30,10 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from pvg_jax import checkpoint, cli, files, preemption, rollout, sharding
+from pvg_jax import checkpoint, cli, files, preemption, rollout, sharding, worlds
 from pvg_jax import config as config_lib
 from pvg_jax.metrics import MetricWriter
-from pvg_jax.models import functional, sampler
+from pvg_jax.models import functional, hf, sampler
 from pvg_jax.models.transformer import ModelSpec
 from pvg_jax.training import state as train_state
 from pvg_jax.training import steps
@@ -54,13 +54,35 @@ class Players:
   timing: dict = dataclasses.field(default_factory=dict)   # wall times (timing.json)
 
 
-def player_specs(cfg: ml_collections.ConfigDict,
-                 world: arith_world.ArithWorld) -> tuple[ModelSpec, ModelSpec]:
+def player_specs(cfg: ml_collections.ConfigDict, world) -> tuple[ModelSpec, ModelSpec]:
+  """The players' architectures: a named size (models/sizes.py) over the world's
+  vocabulary, or, with `<player>.checkpoint` set, the Hugging Face checkpoint's own (its
+  config.json; the world's tokenizer supplies the pad id, which is never emitted)."""
   vocab = world.tokenizer.size
   dtype = config_lib.compute_dtype(cfg)
-  prover = functional.make_spec(cfg.prover.size, vocab, ("lm",), dtype)
-  verifier = functional.make_spec(cfg.verifier.size, vocab, ("score",), dtype)
-  return prover, verifier
+  specs = []
+  for player, heads in (("prover", ("lm",)), ("verifier", ("score",))):
+    path = cfg[player].get("checkpoint", "")
+    if path:
+      config = hf.read_config(path)
+      spec = hf.spec_from_config(config, heads, dtype, str(pathlib.Path(path) / "config.json"))
+      if spec.num_tokens < vocab:
+        raise cli.UserError(f"{path}: vocab_size {spec.num_tokens} is smaller than the "
+                            f"tokenizer's {vocab} tokens")
+      specs.append(dataclasses.replace(spec, pad_id=world.tokenizer.pad_id))
+    else:
+      specs.append(functional.make_spec(cfg[player].size, vocab, heads, dtype))
+  return specs[0], specs[1]
+
+
+def initial_params(cfg: ml_collections.ConfigDict, player: str, spec: ModelSpec, mesh: Mesh,
+                   key: jax.Array):
+  """Where SFT / pretraining of `player` starts: its checkpoint if one is configured (heads
+  it lacks drawn from `key`), else a random init from `key`."""
+  path = cfg[player].get("checkpoint", "")
+  if path:
+    return hf.load(path, spec.heads, mesh, sharding.DEFAULT_RULES, key, spec.compute_dtype)[1]
+  return functional.init_params(spec, key, mesh, sharding.DEFAULT_RULES)
 
 
 CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft"),
@@ -88,7 +110,7 @@ def init_dir(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> pat
 
 def role_pair_data(world: arith_world.ArithWorld, split: str, n: int) -> arith_world.Batch:
   """For problems 0..n-1 of `split`: [n, 2, T] arrays, [:, 0] helpful, [:, 1] sneaky."""
-  split_id = problems.SPLITS.index(split)
+  split_id = problems.SPLITS.index(split)       # the same three splits in every world
   pairs = []
   for i in tqdm(range(n), desc=f"generating {split} problems", leave=False, mininterval=1):
     rng = np.random.default_rng([world.seed, split_id, i, FLAW_STREAM])
@@ -109,10 +131,13 @@ class LengthBuckets:
   windows: tuple[tuple[int, int], ...]
 
   @classmethod
-  def build(cls, data: arith_world.Batch, prompt_len: int) -> LengthBuckets:
+  def build(cls, data: arith_world.Batch, prompt_len: int, quantum: int = 1
+            ) -> LengthBuckets:
+    """Buckets by the helpful solution's length (arith: 8 * steps + 3) in units of
+    `quantum` tokens (GSM8K's lengths vary token by token: 32)."""
     prompt = data.kv_mask[:, :, :prompt_len].sum(axis=2).max(axis=1)     # [n] over roles
     solution = data.loss_mask.sum(axis=2).max(axis=1)
-    key = data.loss_mask[:, 0].sum(axis=1)           # canonical length: 8 * steps + 3
+    key = -(-data.loss_mask[:, 0].sum(axis=1) // quantum)
     members, windows = [], []
     for k in np.unique(key):
       sel = np.flatnonzero(key == k)
@@ -181,7 +206,8 @@ def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter,
                  resume: Resume | None = None):
   """Role-conditioned SFT of the prover; returns its params."""
   data = role_pair_data(world, "prover", cfg.sft.num_problems)
-  buckets = LengthBuckets.build(data, world.layout.prompt_len)
+  buckets = LengthBuckets.build(data, world.layout.prompt_len,
+                                getattr(world, "length_quantum", 1))
   roles = np.arange(cfg.sft.batch_size) % 2
 
   def batch(step):
@@ -190,9 +216,8 @@ def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter,
     return {"tokens": data.tokens[idx, roles, lo:hi], "kv_mask": data.kv_mask[idx, roles, lo:hi],
             "loss_mask": data.loss_mask[idx, roles, :hi - world.layout.prompt_len]}
 
-  params = functional.init_params(spec, jax.random.fold_in(jax.random.key(cfg.seed),
-                                                           SFT_STREAM),
-                                  mesh, sharding.DEFAULT_RULES)
+  params = initial_params(cfg, "prover", spec, mesh,
+                          jax.random.fold_in(jax.random.key(cfg.seed), SFT_STREAM))
   return _fit("prover_sft", spec, params, cfg.sft, steps.make_sft_step, batch, mesh, writer,
               cfg.log_every, resume)[0]
 
@@ -202,7 +227,8 @@ def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter
   """Verifier pretraining on (correct, flawed) generator pairs; returns its params."""
   vcfg = cfg.verifier_pretrain
   data = role_pair_data(world, "verifier", vcfg.num_problems)
-  buckets = LengthBuckets.build(data, world.layout.prompt_len)
+  buckets = LengthBuckets.build(data, world.layout.prompt_len,
+                                getattr(world, "length_quantum", 1))
   correct = np.tile([[True, False]], (vcfg.batch_size, 1))
   seq = world.layout.seq_len
 
@@ -216,9 +242,8 @@ def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter
   def make_step(spec, tx):
     return steps.make_verifier_step(spec, tx, vcfg.loss, vcfg.lam)
 
-  params = functional.init_params(spec, jax.random.fold_in(jax.random.key(cfg.seed),
-                                                           VERIFIER_STREAM),
-                                  mesh, sharding.DEFAULT_RULES)
+  params = initial_params(cfg, "verifier", spec, mesh,
+                          jax.random.fold_in(jax.random.key(cfg.seed), VERIFIER_STREAM))
   return _fit("verifier_pretrain", spec, params, vcfg, make_step, batch, mesh, writer,
               cfg.log_every, resume)[0]
 
@@ -262,7 +287,7 @@ def evaluate(cfg, world, players: Players, mesh: Mesh) -> dict:
 def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                     mesh: Mesh, writer: MetricWriter) -> Players:
   """The cached initial players, each trained first if no valid cache of it exists."""
-  world = arith_world.ArithWorld(cfg.world, cfg.seed)
+  world = worlds.make(cfg)
   prover_spec, verifier_spec = player_specs(cfg, world)
   directory = init_dir(cfg, workdir)
   timing: dict = {}

@@ -26,14 +26,13 @@ import time
 
 import jax
 
-from pvg_jax import cli, files, players, preemption, profiling
+from pvg_jax import cli, files, players, preemption, profiling, worlds
 from pvg_jax import config as config_lib
 from pvg_jax.games import jitted, phases, snapshots
 from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional
 from pvg_jax.verifier.pool import SamplePool
-from pvg_jax.worlds.arith import world as arith_world
 
 
 class CompileCounter:
@@ -53,7 +52,7 @@ class CheckabilityGame:
   def __init__(self, cfg, workdir: pathlib.Path, mesh, writer: MetricWriter):
     self.cfg, self.workdir, self.mesh = cfg, workdir, mesh
     self.compiles = CompileCounter()
-    world = arith_world.ArithWorld(cfg.world, cfg.seed)
+    world = worlds.make(cfg)
     init = players.initial_players(cfg, workdir, mesh, writer)
     fns = jitted.build(cfg, world, init.prover_spec, init.verifier_spec, mesh)
     self.profile = profiling.StepProfile(cfg.profile_steps) if cfg.profile_steps else None

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import ml_collections
 from jax.sharding import Mesh
 
-from pvg_jax import config as config_lib
 from pvg_jax import sharding
 from pvg_jax.models import functional, sampler
 from pvg_jax.models.transformer import ModelSpec
@@ -51,9 +50,7 @@ def build(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld,
   """share_prompts=False: the prover step runs every row on its own (benchmarks)."""
   g = cfg.game
   rules = sharding.DEFAULT_RULES
-  vocab = world.tokenizer.size
-  critic_spec = (functional.make_spec(cfg.prover.size, vocab, ("value",),
-                                     config_lib.compute_dtype(cfg))
+  critic_spec = (dataclasses.replace(prover_spec, heads=("value",))   # the prover's shape
                  if g.ppo.advantages == "gae" else None)
   updates_per_step = g.ppo.epochs * g.ppo.minibatches   # the schedule counts PPO steps
   player_tx = train_state.make_optimizer(g.ppo, updates_per_step)

@@ -95,6 +95,34 @@ def spec_from_config(config: dict, heads: tuple[str, ...], compute_dtype: str = 
       rope_scaling=scaling, pad_id=config.get("pad_token_id"))
 
 
+def config_for(spec: ModelSpec, family: str, **tokens) -> dict:
+  """A Hugging Face config.json (a dict) for `spec` as a `family` model: what
+  `spec_from_config` reads back as `spec` (heads and compute dtype aside). `tokens`:
+  bos_token_id, eos_token_id, pad_token_id."""
+  if family not in FAMILIES or any(getattr(spec, k) != v for k, v in FAMILIES[family].items()):
+    raise ValueError(f"spec does not have the {family} family's options {FAMILIES[family]}")
+  rope = {"rope_type": "default", "rope_theta": spec.rope_base}
+  if spec.rope_scaling is not None:
+    factor, low, high, context = spec.rope_scaling
+    rope.update(rope_type="llama3", factor=factor, low_freq_factor=low,
+                high_freq_factor=high, original_max_position_embeddings=context)
+  config = {"model_type": family, "architectures": [_ARCHITECTURES[family]],
+            "vocab_size": spec.num_tokens, "hidden_size": spec.d_model,
+            "intermediate_size": spec.d_ff, "num_hidden_layers": spec.n_layers,
+            "num_attention_heads": spec.n_heads, "num_key_value_heads": spec.kv_heads,
+            "head_dim": spec.dh, "rms_norm_eps": spec.norm_eps,
+            "tie_word_embeddings": spec.tie_embeddings, "rope_parameters": rope,
+            "hidden_act": _ACTIVATION[spec.mlp], "max_position_embeddings": 4096,
+            "transformers_version": "5.0.0", **tokens}
+  if family == "gemma":
+    config["hidden_activation"] = _ACTIVATION[spec.mlp]
+  return config
+
+
+_ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                  "gemma": "GemmaForCausalLM"}
+
+
 def tensor_names(spec: ModelSpec) -> dict[tuple[str, ...], tuple[str, bool]]:
   """Our parameter path -> (Hugging Face tensor name, stored transposed)."""
   names = {("embed",): ("model.embed_tokens.weight", False),
@@ -161,6 +189,15 @@ class SafetensorsDir:
     return 8 + int(np.frombuffer(self._maps[file][:8].tobytes(), "<u8")[0])
 
 
+def read_config(directory: str | pathlib.Path) -> dict:
+  """A checkpoint directory's config.json (CheckpointFormatError if absent or unreadable)."""
+  path = pathlib.Path(directory) / "config.json"
+  if not path.is_file():
+    raise CheckpointFormatError(f"{path}: no such file (a Hugging Face checkpoint directory "
+                                "holds config.json and its safetensors)")
+  return _read_json(path)
+
+
 def _read_json(path: pathlib.Path) -> dict:
   try:
     return json.loads(path.read_text())
@@ -187,7 +224,7 @@ def load(directory: str | pathlib.Path, heads: tuple[str, ...], mesh: Mesh, rule
   A tensor that is missing, has the wrong shape, or is left over (not used by the model)
   raises CheckpointFormatError naming it, its file and the expected shape."""
   directory = pathlib.Path(directory)
-  config = _read_json(directory / "config.json")
+  config = read_config(directory)
   spec = spec_from_config(config, heads, compute_dtype, str(directory / "config.json"))
   files = SafetensorsDir(directory)
   names = tensor_names(spec)

@@ -1,0 +1,78 @@
+r"""Checkability training on GSM8K with pretrained players (the paper's setting).
+
+    python -m pvg_jax.main --config configs/gsm8k.py \
+        --config.prover.checkpoint=/ckpt/Qwen2.5-1.5B \
+        --config.verifier.checkpoint=/ckpt/Qwen2.5-0.5B \
+        --config.world.tokenizer=/ckpt/Qwen2.5-1.5B --config.world.family=qwen2 \
+        --config.world.data_dir=/data/gsm8k --workdir runs/gsm8k
+
+Both checkpoints are Hugging Face directories (config.json + safetensors; Llama, Qwen2 or
+Gemma; pvg_jax.models.hf), loaded straight into the mesh; they must share the tokenizer
+(`world.tokenizer`: a tokenizer.json or the directory holding it; `world.family` picks its
+BOS/EOS/PAD, pvg_jax.models.hf_tokenizer). `world.data_dir` holds GSM8K's train.jsonl and
+test.jsonl (github.com/openai/grade-school-math). The game is the arith config's (SRC
+reward, rounds, PPO and verifier phases) with the GSM8K world: role instructions in the
+prompt, the grader's final-answer correctness, and sneaky SFT on solutions with one
+injected, carried-through arithmetic error (pvg_jax.worlds.gsm8k).
+
+Memory per device of a prover and its verifier is printed by pvg-compile for a target
+mesh (docs/launch.md has the table for the named sizes of the same shapes); shard with
+--config.mesh.shape=(data, fsdp, tensor), e.g. (1, 8, 1) for FSDP over 8 chips.
+
+Options:
+    smoke   the same path end to end on the committed tiny random checkpoints
+            (configs/gsm8k_tiny, `python -m pvg_jax.models.hf_tiny` rebuilds them) and
+            ../shared/data/gsm8k, in a few minutes on a CPU
+"""
+
+import importlib.util
+import pathlib
+
+import ml_collections
+
+HERE = pathlib.Path(__file__).resolve().parent
+TINY = HERE / "gsm8k_tiny"
+
+
+def _arith_config(arg: str) -> ml_collections.ConfigDict:
+  spec = importlib.util.spec_from_file_location("pvg_arith_config", HERE / "arith.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  options = [a for a in arg.split(",") if a]
+  if any(a != "smoke" for a in options):
+    raise ValueError(f"configs/gsm8k.py:{arg}: the only option is 'smoke'")
+  smoke = "smoke" in options
+  c = _arith_config("smoke" if smoke else "")
+  with c.unlocked():
+    del c["evals"]                          # post-hoc evaluations: the arith world's
+    c.world = w = ml_collections.ConfigDict()
+    w.name = "gsm8k"
+    w.data_dir = str(HERE.parent.parent / "shared" / "data" / "gsm8k") if smoke else ""
+    w.tokenizer = str(TINY / "tokenizer.json") if smoke else ""
+    w.family = "llama"                      # llama | qwen2 | gemma (special tokens)
+    w.prompt_len = 128 if smoke else 384    # problems that do not fit are left out
+    w.solution_len = 128 if smoke else 384  # (world.split_sizes counts the rest)
+    c.prover.checkpoint = str(TINY / "prover") if smoke else ""
+    c.verifier.checkpoint = str(TINY / "verifier") if smoke else ""
+    c.prover.size = c.verifier.size = ""    # the checkpoints set the architecture
+    if smoke:
+      c.sft.steps, c.sft.batch_size, c.sft.num_problems = 20, 8, 64
+      c.verifier_pretrain.steps, c.verifier_pretrain.batch_size = 10, 4
+      c.verifier_pretrain.num_problems = 64
+      c.eval.num_problems, c.eval.batch_size = 8, 16
+      g = c.game
+      g.rounds = 1
+      g.pool_problems, g.heldout_pool_problems, g.pool_samples_per_role = 16, 4, 1
+      g.prover_problems, g.eval_problems, g.sample_batch = 32, 8, 16
+      g.checkpoint_every = g.snapshot_every = 2
+      g.verifier.steps, g.verifier.batch_size = 4, 4
+      g.ppo.max_steps = g.ppo.steps = 4
+      g.ppo.groups, g.ppo.group_size = 4, 2
+      g.ppo.stop_window = 2
+      g.ppo.min_parseable = 0.0             # a tiny random prover writes no `####` yet
+      c.log_every = 5
+  return c.lock()
