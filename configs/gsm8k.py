@@ -52,6 +52,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.world = w = ml_collections.ConfigDict()
     w.name = "gsm8k"
     w.data_dir = str(HERE.parent.parent / "shared" / "data" / "gsm8k") if smoke else ""
+    w.tfds_dir = ""                         # set: read GSM8K through TFDS, prepared here
     w.tokenizer = str(TINY / "tokenizer.json") if smoke else ""
     w.family = "llama"                      # llama | qwen2 | gemma (special tokens)
     w.prompt_len = 128 if smoke else 384    # problems that do not fit are left out

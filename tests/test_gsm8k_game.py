@@ -44,6 +44,17 @@ def test_splits_are_disjoint_halves_of_train_and_the_test_split(world):
     world.problem("test", sizes["test"])
 
 
+def test_reading_through_tfds_gives_the_same_world(cfg, world, tmp_path):
+  tfds_cfg = cfg.copy_and_resolve_references()
+  with tfds_cfg.unlocked():
+    tfds_cfg.world.tfds_dir = str(tmp_path / "tfds")
+  via_tfds = worlds.make(tfds_cfg)
+  assert via_tfds.split_sizes == world.split_sizes
+  for split in ("prover", "test"):
+    assert [via_tfds.problem(split, i) for i in range(20)] == [world.problem(split, i)
+                                                               for i in range(20)]
+
+
 def test_roles_live_in_one_span_the_verifier_never_sees(world):
   probs = world.problems("prover", [0, 0, 1])
   prompts = world.prompts(probs, [gsm8k_world.ROLE_HELPFUL, gsm8k_world.ROLE_SNEAKY,

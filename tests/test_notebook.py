@@ -30,6 +30,7 @@ def test_notebook_executes_and_draws(smoke_experiment, monkeypatch):
   for name in ("tax.png", "dynamics.png", "legibility.png"):
     assert (tmp_path / name).stat().st_size > 10_000
   assert (tmp_path / "report" / "report.md").stat().st_mtime >= start   # rewritten by it
+  assert (tmp_path / "gsm8k_smoke" / "summary.json").exists()   # the real path, on a CPU
   for run in ("src", "correctness"):            # it evaluated (resumed) both runs
     results = tmp_path / "seed_0" / run / "evals" / "results.json"
     assert results.stat().st_mtime >= start

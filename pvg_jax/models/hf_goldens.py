@@ -2,6 +2,7 @@
 
     pip install -e ".[parity]"       # torch (CPU) and transformers
     python -m pvg_jax.models.hf_goldens --out tests/data/hf
+    python -m pvg_jax.models.hf_goldens --check      # the parity table (no torch needed)
 
 For each family a model is built by `transformers` from a config (nothing is downloaded),
 its weights set to random values large enough that every part matters (matrices with
@@ -71,13 +72,42 @@ def write(out: pathlib.Path, family: str) -> None:
         f"|logits| max {np.abs(logits).max():.2f}")
 
 
+def parity(directory: pathlib.Path, family: str) -> tuple[int, float]:
+  """(prompt length, max |our logits - transformers'|) of the golden in `directory`, in
+  float32 on one device; the pad id's column (never emitted here) left out."""
+  import jax
+  import jax.numpy as jnp
+
+  from pvg_jax import sharding
+  from pvg_jax.models import functional, hf
+  mesh = sharding.make_mesh((1, 1, 1), jax.devices()[:1])
+  spec, params = hf.load(directory / family, ("lm",), mesh, sharding.DEFAULT_RULES,
+                         jax.random.key(0))
+  golden = np.load(directory / family / "golden.npz")
+  tokens = jnp.asarray(golden["tokens"])
+  mask = jnp.ones_like(tokens, bool)
+  m = functional.model(spec, params)
+  hidden, _ = m(tokens, functional.positions_from_mask(mask), mask)
+  ours = np.asarray(m.logits(hidden))[..., :spec.num_tokens]
+  keep = np.arange(spec.num_tokens) != (-1 if spec.pad_id is None else spec.pad_id)
+  return tokens.shape[1], float(np.abs(ours - golden["logits"])[..., keep].max())
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("tests/data/hf"))
   parser.add_argument("--family", choices=sorted(CONFIGS), action="append")
+  parser.add_argument("--check", action="store_true",
+                      help="print our logits' distance to the goldens in --out instead")
   args = parser.parse_args()
+  if args.check:
+    print(f"{'family':<8}{'prompt':>8}{'max |diff|':>12}")
   for family in args.family or sorted(CONFIGS):
-    write(args.out, family)
+    if args.check:
+      length, diff = parity(args.out, family)
+      print(f"{family:<8}{length:>8}{diff:>12.2e}")
+    else:
+      write(args.out, family)
 
 
 if __name__ == "__main__":

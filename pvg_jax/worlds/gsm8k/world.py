@@ -12,7 +12,9 @@ columns padding (masked out of attention like every pad; RoPE positions skip the
 verifier's view puts the verifier instruction in that span, so it never sees the role; the
 other-role view swaps the two role instructions.
 
-Splits: "prover" and "verifier" are the two halves of GSM8K's train split (by a hash of
+GSM8K is read from `world.data_dir`'s jsonl files, or with `world.tfds_dir` set through
+the tensorflow-datasets builder (tfds_builder: array_record files, data sources). Splits:
+"prover" and "verifier" are the two halves of GSM8K's train split (by a hash of
 the problem's line), "test" is GSM8K's test split. A problem is in its split only if its
 prompt and gold solution fit the layout and a flawed solution can be made of it
 (`flaws.inject`); the counts are `split_sizes`. Correctness is the grader's (final answer),
@@ -83,13 +85,27 @@ class Gsm8kWorld:
 
   def _build_splits(self, data_dir: pathlib.Path) -> dict[str, list[checker.Example]]:
     splits: dict[str, list[checker.Example]] = {s: [] for s in SPLITS}
-    for file, names in (("train.jsonl", ("prover", "verifier")), ("test.jsonl", ("test",))):
-      for ex in checker.read_jsonl(data_dir / file):
+    for file, names in (("train", ("prover", "verifier")), ("test", ("test",))):
+      for ex in self._read(data_dir, file):
         if not self._usable(ex):
           continue
         half = hashlib.blake2b(f"gsm8k/{ex.line}".encode(), digest_size=1).digest()[0] % 2
         splits[names[half % len(names)]].append(ex)
     return splits
+
+  def _read(self, data_dir: pathlib.Path, split: str):
+    """GSM8K's `split` from its jsonl, or with world.tfds_dir set through the TFDS builder
+    (array_record files prepared there once, read by a data source)."""
+    tfds_dir = self.cfg.get("tfds_dir", "")
+    if not tfds_dir:
+      yield from checker.read_jsonl(data_dir / f"{split}.jsonl")
+      return
+    from pvg_jax.worlds.gsm8k import tfds_builder
+    source = tfds_builder.data_source(split, data_dir, tfds_dir)
+    records = sorted((source[i] for i in range(len(source))), key=lambda r: int(r["line"]))
+    for r in records:
+      yield checker.parse_example({"question": r["question"].decode(),
+                                   "answer": r["answer"].decode()}, int(r["line"]))
 
   def _usable(self, ex: checker.Example) -> bool:
     question = self._question_ids(ex)
