@@ -171,9 +171,8 @@ def compile_report(cfg, target: Target, only: tuple[str, ...] | None = None) -> 
   """Compile every step (or those named in `only`) for `target`; one row per step with its
   bytes and FLOPs per device."""
   from pvg_jax import config as config_lib
-  from pvg_jax import players, sharding
+  from pvg_jax import players, sharding, worlds
   from pvg_jax.games import jitted
-  from pvg_jax.worlds.arith import world as arith_world
 
   config_lib.validate(cfg, devices=target.n_devices, host_memory=False)
   devices = target_devices(target)
@@ -181,7 +180,7 @@ def compile_report(cfg, target: Target, only: tuple[str, ...] | None = None) -> 
     mesh = sharding.make_mesh(cfg.mesh.shape, devices)
   except ValueError as e:
     raise cli.UserError(f"{target.name}: {e}") from None
-  world = arith_world.ArithWorld(cfg.world, cfg.seed)
+  world = worlds.make(cfg)
   prover_spec, verifier_spec = players.player_specs(cfg, world)
   fns = jitted.build(cfg, world, prover_spec, verifier_spec, mesh)
   rows = []
@@ -216,15 +215,15 @@ def _oom_reason(message: str) -> str:
 
 def format_report(cfg, target: Target, rows: list[dict], mesh_shape) -> str:
   from pvg_jax import config as config_lib
-  from pvg_jax.models import functional
   how = ("TPU, compiled by libtpu through jax.experimental.topologies" if target.kind == "tpu"
          else "fake CPU devices (XLA:CPU memory and FLOPs)")
   lines = [f"target: {target.name} ({target.n_devices} devices; {how})"]
   if target.note:
     lines.append(f"note: {target.note}")
-  spec = functional.make_spec(cfg.prover.size, 1, ("lm",))
-  lines.append(f"mesh {tuple(mesh_shape)} ('data', 'fsdp', 'tensor'); prover {cfg.prover.size} "
-               f"(d={spec.d_model}, {spec.n_layers} layers), verifier {cfg.verifier.size}, "
+  names = [cfg[p].get("checkpoint", "") or cfg[p].size for p in ("prover", "verifier")]
+  (d, layers), _ = (config_lib.player_shape(cfg, p) for p in ("prover", "verifier"))
+  lines.append(f"mesh {tuple(mesh_shape)} ('data', 'fsdp', 'tensor'); prover {names[0]} "
+               f"(d={d}, {layers} layers), verifier {names[1]}, "
                f"compute {config_lib.compute_dtype(cfg)}")
   lines.append(f"{'step':<14}{'args MiB':>10}{'out MiB':>10}{'temp MiB':>10}"
                f"{'peak MiB':>10}{'GFLOP':>10}" + ("  fits HBM" if target.hbm_bytes else ""))

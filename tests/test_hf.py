@@ -182,3 +182,20 @@ def test_no_weights_and_a_damaged_header_are_one_line(tmp_path):
   assert "not a safetensors file" in _errors(directory)
   (directory / "model.safetensors").unlink()
   assert _errors(directory) == f"{directory}: no model.safetensors or {hf.INDEX}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_config_for_reads_back_as_the_same_spec(family):
+  spec = hf.spec_from_config(json.loads((DATA / family / "config.json").read_text()), ("lm",))
+  assert hf.spec_from_config(hf.config_for(spec, family, pad_token_id=spec.pad_id),
+                             ("lm",)) == spec
+
+
+def test_published_architectures_have_their_published_sizes():
+  """configs/hf_architectures: the config.json of public checkpoints, read as specs; the
+  parameter counts are the published ones (0.49B, 1.54B, 1.24B, 8.03B, 2.51B)."""
+  counts = {p.name: functional.count_params(hf.spec_from_config(hf.read_config(p), ("lm",)))
+            for p in sorted((REPO / "configs" / "hf_architectures").iterdir()) if p.is_dir()}
+  assert {k: round(v / 1e9, 2) for k, v in counts.items()} == {
+      "gemma-2b": 2.51, "llama-3.1-8b": 8.03, "llama-3.2-1b": 1.24, "qwen2.5-0.5b": 0.49,
+      "qwen2.5-1.5b": 1.54}
