@@ -47,6 +47,7 @@ setup(
         "console_scripts": [
             "pvg-train=pvg_jax.main:run",
             "pvg-compile=pvg_jax.aot:run",
+            "pvg-export=pvg_jax.models.hf_export:main",
             "pvg-gsm8k-check=pvg_jax.worlds.gsm8k.checker:main",
             "pvg-eval=pvg_jax.evals.run:run",
             "pvg-report=pvg_jax.report.build:run",

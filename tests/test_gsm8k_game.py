@@ -16,6 +16,7 @@ import pytest
 from configs import gsm8k as gsm8k_config
 from pvg_jax import config as config_lib
 from pvg_jax import players, sharding, worlds
+from pvg_jax.models import hf
 from pvg_jax.worlds.gsm8k import flaws
 from pvg_jax.worlds.gsm8k import world as gsm8k_world
 from tests.conftest import REPO
@@ -150,3 +151,13 @@ def test_smoke_game_runs_and_resumes_after_kill_9_with_the_same_summary(tmp_path
   assert proc.returncode == 0, err[-3000:]
   resumed = json.loads((killed / "summary.json").read_text())
   assert json.dumps(resumed, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+  for player, heads in (("prover", ("lm",)), ("verifier", ("score",))):   # usable outside
+    out = tmp_path / "exported" / player
+    done = subprocess.run([sys.executable, "-m", "pvg_jax.models.hf_export", "--workdir",
+                           str(killed), "--out", str(out), "--player", player], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    spec, _ = hf.load(out, heads, sharding.make_mesh((-1, 1, 1)), sharding.DEFAULT_RULES,
+                      jax.random.key(0))
+    assert spec.heads == heads and (out / "tokenizer.json").exists()

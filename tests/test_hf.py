@@ -199,3 +199,26 @@ def test_published_architectures_have_their_published_sizes():
   assert {k: round(v / 1e9, 2) for k, v in counts.items()} == {
       "gemma-2b": 2.51, "llama-3.1-8b": 8.03, "llama-3.2-1b": 1.24, "qwen2.5-0.5b": 0.49,
       "qwen2.5-1.5b": 1.54}
+
+
+def test_a_verifier_exports_with_its_score_head(tmp_path):
+  """A verifier (LM trunk + score head) saved as ForSequenceClassification reads back
+  with the same head; with the [parity] extra, transformers scores it the same."""
+  spec, params = _load(DATA / "llama", heads=("score",))
+  config = json.loads((DATA / "llama" / "config.json").read_text())
+  hf.save(tmp_path / "v", spec, params, config)
+  saved = json.loads((tmp_path / "v" / "config.json").read_text())
+  assert saved["architectures"] == ["LlamaForSequenceClassification"]
+  assert saved["num_labels"] == 1
+  _, loaded = _load(tmp_path / "v", heads=("score",))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(loaded), jax.device_get(params))
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  model = transformers.AutoModelForSequenceClassification.from_pretrained(
+      tmp_path / "v", dtype=torch.float32)
+  tokens = np.random.default_rng(0).integers(1, 256, (1, 40))   # no pad id: one row
+  with torch.no_grad():
+    theirs = model(torch.as_tensor(tokens)).logits.numpy()[:, 0]
+  t = jnp.asarray(tokens)
+  ours = np.asarray(functional.scores(spec, loaded, t, jnp.ones_like(t, bool)))
+  np.testing.assert_allclose(ours, theirs, atol=1e-5)

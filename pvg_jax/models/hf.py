@@ -20,7 +20,9 @@ slice of the tensor from a memory map of its file (transposed from torch's [out,
 layout), so no host ever holds more than its own shards. Tensors are stored in the config's
 file dtype (bf16 or f32) and arrive as float32 master weights (or `dtype`). Heads the
 checkpoint does not have (the PPO value head, the verifier's score head) are initialized
-from `key`. `save` writes the same format back, one tensor gathered at a time.
+from `key`. `save` writes the same format back, one tensor gathered at a time; a verifier (score
+head) as `<Family>ForSequenceClassification` with one label (`score.weight`), which `load`
+reads back with its head.
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ def tensor_names(spec: ModelSpec) -> dict[tuple[str, ...], tuple[str, bool]]:
            ("final_norm", "scale"): ("model.norm.weight", False)}
   if "lm" in spec.heads and not spec.tie_embeddings:
     names[("lm_head",)] = ("lm_head.weight", True)
+  if "score" in spec.heads:             # <Family>ForSequenceClassification, num_labels=1
+    names[("score_head",)] = ("score.weight", True)
   mlp = {"w_gate": "gate_proj", "w_up": "up_proj", "w_down": "down_proj"}
   for i in range(spec.n_layers):
     block, hf = f"block_{i}", f"model.layers.{i}"
@@ -232,13 +236,17 @@ def load(directory: str | pathlib.Path, heads: tuple[str, ...], mesh: Mesh, rule
   shardings = functional.param_shardings(spec, mesh, rules)
   used = {hf for hf, _ in names.values()}
   left = sorted(n for n in files.entries if n not in used and not n.endswith(IGNORED)
-                and not (n == "lm_head.weight" and "lm" not in heads))
+                and not (n == "lm_head.weight" and "lm" not in heads)
+                and not (n == "score.weight" and "score" not in heads))
   if left:
     raise CheckpointFormatError(f"{files.where(left[0])}: tensor {left[0]} is not part of a "
                                 f"{config['model_type']} model of this config "
                                 f"({len(left)} such tensors)")
   keys = iter(jax.random.split(key, 8))
   unpadded = _unpadded(spec)
+
+  if "score.weight" not in files.entries:
+    names.pop(("score_head",), None)        # an LM checkpoint as a verifier's trunk
 
   def leaf(path, shape, sharding):
     path = tuple(p.key for p in path)
@@ -317,6 +325,11 @@ def save(directory: str | pathlib.Path, spec: ModelSpec, params, config: dict,
     return
   directory.mkdir(parents=True, exist_ok=True)
   out_config = dict(config, torch_dtype=dtype)
+  if "score" in spec.heads:
+    family = config["model_type"]
+    out_config.update(architectures=[_ARCHITECTURES[family].replace("CausalLM",
+                                                                     "SequenceClassification")],
+                      num_labels=1)
   files_lib.atomic_write_text(directory / "config.json", json.dumps(out_config, indent=2))
   if len(shards) == 1:
     save_file(shards[0], str(directory / "model.safetensors"), metadata={"format": "pt"})
