@@ -56,6 +56,15 @@ def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
+def _require_arith(cfg: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  world = config_lib.world_name(cfg)
+  if world != "arith":
+    raise config_lib.ConfigError(
+        f"{workdir} is a {world} run: the post-hoc evaluations (checker and model judges, "
+        "attacks, best-of-n) are the arith world's; its per-round held-out evaluation is in "
+        "summary.json")
+
+
 def _digest(obj) -> str:
   return hashlib.sha256(json.dumps(obj, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
@@ -90,6 +99,7 @@ class Evaluation:
             f"{self.workdir} was played with another config (keys: {', '.join(diff)}); "
             "evaluate it with its own config (only the `evals` block may differ)")
     self.cfg = cfg if cfg is not None else saved
+    _require_arith(self.cfg, self.workdir)
     if "evals" not in self.cfg:
       raise config_lib.ConfigError(f"the config of {self.workdir} has no `evals` block; "
                                    "pass a config that has one (e.g. configs/arith.py)")
@@ -408,6 +418,7 @@ def _main(argv) -> None:
   f = flags.FLAGS
   workdir = pathlib.Path(f.workdir)
   cfg = load_config(workdir)
+  _require_arith(cfg, workdir)
   if f.config is not None:
     cfg.evals = ml_collections.ConfigDict(f.config.evals.to_dict())
   elif "evals" not in cfg:
