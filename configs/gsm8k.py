@@ -15,9 +15,29 @@ reward, rounds, PPO and verifier phases) with the GSM8K world: role instructions
 prompt, the grader's final-answer correctness, and sneaky SFT on solutions with one
 injected, carried-through arithmetic error (pvg_jax.worlds.gsm8k).
 
-Memory per device of a prover and its verifier is printed by pvg-compile for a target
-mesh (docs/launch.md has the table for the named sizes of the same shapes); shard with
---config.mesh.shape=(data, fsdp, tensor), e.g. (1, 8, 1) for FSDP over 8 chips.
+Memory per device, computed by pvg-compile (libtpu 0.0.52) at this config's shapes
+(384 + 384 tokens; PPO 16 groups x 8), bf16 compute, FSDP over every chip, the
+architectures in configs/hf_architectures (config.json only; the tiny tokenizer stands in):
+
+    pvg-compile --config configs/gsm8k.py --config.compute_dtype=bfloat16 \
+        --config.prover.checkpoint=configs/hf_architectures/qwen2.5-1.5b \
+        --config.verifier.checkpoint=configs/hf_architectures/qwen2.5-0.5b \
+        --config.world.tokenizer=configs/gsm8k_tiny/tokenizer.json \
+        --config.world.data_dir=../shared/data/gsm8k "--config.mesh.shape=(1,8,1)" \
+        --config.game.ppo.minibatches=4 --topology v5p:2x2x2
+
+  prover + verifier        slice (HBM/chip)   batches                   peak GiB per chip
+                                                                        SFT  PPO  verifier
+  Qwen2.5-1.5B + 0.5B      v5e:4x4 (16 GiB)   defaults                  does not fit (temps
+                                                                        58 / 129 / 48 GiB)
+  Qwen2.5-1.5B + 0.5B      v5e:4x4 (16 GiB)   sft 16, ppo mb 8, ver 4   15.0  NO (34 GiB
+                                                                        temps)  6.6
+  Qwen2.5-1.5B + 0.5B      v5p:2x2x2 (95 GiB) ppo minibatches 4         85.5 81.9 73.6
+  Llama-3.1-8B + 3.2-1B    v5p:2x2x4 (95 GiB) sft 16, ppo mb 8, ver 4   44.8 90.0 11.7
+
+(sampler and scorer fit everywhere: <= 6.5 GiB). Activations dominate (no rematerialization
+yet): fewer rows per chip (smaller batches, more minibatches, more chips) is the lever.
+Shard with --config.mesh.shape=(data, fsdp, tensor).
 
 Options:
     smoke   the same path end to end on the committed tiny random checkpoints
