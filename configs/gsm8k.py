@@ -26,16 +26,14 @@ architectures in configs/hf_architectures (config.json only; the tiny tokenizer 
         --config.world.data_dir=../shared/data/gsm8k "--config.mesh.shape=(1,8,1)" \
         --config.game.ppo.minibatches=4 --topology v5p:2x2x2
 
-  prover + verifier        slice (HBM/chip)   batches                   peak GiB per chip
-                                                                        SFT  PPO  verifier
-  Qwen2.5-1.5B + 0.5B      v5e:4x4 (16 GiB)   defaults                  does not fit (temps
-                                                                        58 / 129 / 48 GiB)
-  Qwen2.5-1.5B + 0.5B      v5e:4x4 (16 GiB)   sft 16, ppo mb 8, ver 4   15.0  NO (34 GiB
-                                                                        temps)  6.6
-  Qwen2.5-1.5B + 0.5B      v5p:2x2x2 (95 GiB) ppo minibatches 4         85.5 81.9 73.6
-  Llama-3.1-8B + 3.2-1B    v5p:2x2x4 (95 GiB) sft 16, ppo mb 8, ver 4   44.8 90.0 11.7
+  prover + verifier      slice (HBM/chip)    batches                 SFT   PPO   verifier
+  Qwen2.5-1.5B + 0.5B    v5e:4x4 (16 GiB)    defaults                58*   129*  48*
+  Qwen2.5-1.5B + 0.5B    v5e:4x4 (16 GiB)    sft 16, ppo mb 8, ver 4 15.0  34*   6.6
+  Qwen2.5-1.5B + 0.5B    v5p:2x2x2 (95 GiB)  ppo minibatches 4       85.5  81.9  73.6
+  Llama-3.1-8B + 3.2-1B  v5p:2x2x4 (95 GiB)  sft 16, ppo mb 8, ver 4 44.8  90.0  11.7
 
-(sampler and scorer fit everywhere: <= 6.5 GiB). Activations dominate (no rematerialization
+GiB per chip; * does not fit (the temporaries alone need that much). The sampler and
+scorer fit everywhere (<= 6.5 GiB). Activations dominate (no rematerialization
 yet): fewer rows per chip (smaller batches, more minibatches, more chips) is the lever.
 Shard with --config.mesh.shape=(data, fsdp, tensor).
 
