@@ -73,6 +73,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     w.tfds_dir = ""                         # set: read GSM8K through TFDS, prepared here
     w.tokenizer = str(TINY / "tokenizer.json") if smoke else ""
     w.family = "llama"                      # llama | qwen2 | gemma (special tokens)
+    w.bos_token = w.eos_token = w.pad_token = ""   # "": the family's; bos "none": no BOS
     w.prompt_len = 128 if smoke else 384    # problems that do not fit are left out
     w.solution_len = 128 if smoke else 384  # (world.split_sizes counts the rest)
     c.prover.checkpoint = str(TINY / "prover") if smoke else ""

@@ -16,7 +16,7 @@ import pytest
 from configs import gsm8k as gsm8k_config
 from pvg_jax import config as config_lib
 from pvg_jax import players, sharding, worlds
-from pvg_jax.models import hf
+from pvg_jax.models import hf, hf_tokenizer
 from pvg_jax.worlds.gsm8k import flaws
 from pvg_jax.worlds.gsm8k import world as gsm8k_world
 from tests.conftest import REPO
@@ -108,6 +108,20 @@ def test_missing_gsm8k_inputs_are_config_errors_naming_the_key(cfg):
       bad[section][name] = ""
     with pytest.raises(config_lib.ConfigError, match=f"config.{key}: the gsm8k world needs"):
       config_lib.validate(bad)
+
+
+def test_the_special_tokens_can_be_set_in_the_config(cfg, world):
+  other = cfg.copy_and_resolve_references()
+  with other.unlocked():
+    other.world.eos_token, other.world.bos_token = "<|finetune_right_pad_id|>", "none"
+    other.world.pad_token = "<|end_of_text|>"
+  tok = worlds.make(other).tokenizer
+  assert (tok.eos_id, tok.pad_id, tok.bos_id) == (world.tokenizer.pad_id,
+                                                  world.tokenizer.eos_id, None)
+  with other.unlocked():
+    other.world.eos_token = "<|eot_id|>"
+  with pytest.raises(hf_tokenizer.TokenizerError, match="set config.world.eos_token to"):
+    worlds.make(other)
 
 
 def test_flaws_fit_the_world(world):

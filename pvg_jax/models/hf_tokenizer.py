@@ -12,7 +12,8 @@ family and overridable:
 PAD must differ from EOS and BOS: the game masks PAD out of attention and out of the LM's
 distribution, while EOS is what a prover emits to stop (Qwen2's base models use
 <|endoftext|> for both, so <|im_end|> ends solutions here). A token missing from the
-vocabulary is a one-line error naming it, the family and the file.
+vocabulary is a one-line error naming it, the family and the file; config.world.bos_token,
+eos_token and pad_token override the family's (bos_token "none": no BOS).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class HFTokenizer:
     self.pad_id = self._id(pad or default_pad, "PAD")
     if self.pad_id in (self.eos_id, self.bos_id):
       raise TokenizerError(f"{self.path}: PAD must differ from EOS and BOS (the game never "
-                           f"emits PAD); pass another pad token")
+                           "emits PAD); set config.world.pad_token to another token")
 
   def _id(self, token: str | None, what: str) -> int | None:
     if token is None:
@@ -67,7 +68,8 @@ class HFTokenizer:
     i = self._tok.token_to_id(token)
     if i is None:
       raise TokenizerError(f"{self.path}: {what} token {token!r} of {self.family} is not in "
-                           "the vocabulary; pass the checkpoint's own token")
+                           f"the vocabulary; set config.world.{what.lower()}_token to this "
+                           "tokenizer's own")
     return i
 
   @property

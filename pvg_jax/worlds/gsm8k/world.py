@@ -66,7 +66,10 @@ class Gsm8kWorld:
 
   def __init__(self, cfg: ml_collections.ConfigDict, seed: int):
     self.cfg, self.seed = cfg, seed
-    self.tokenizer = hf_tokenizer.HFTokenizer(cfg.tokenizer, cfg.family)
+    bos = cfg.get("bos_token", "")
+    self.tokenizer = hf_tokenizer.HFTokenizer(
+        cfg.tokenizer, cfg.family, bos=None if bos == "none" else bos,
+        eos=cfg.get("eos_token", ""), pad=cfg.get("pad_token", ""))
     tok = self.tokenizer
     self._roles = {r: tok.encode(t) for r, t in ROLE_TEXT.items()}
     self._suffix = tok.encode(SUFFIX)
