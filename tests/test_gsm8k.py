@@ -135,3 +135,5 @@ def test_a_flaw_rewrites_the_step_and_what_follows_from_it():
                                f"{w}>>{w} cups.\n#### {w}")
   assert flaws.format_number(Fraction(1, 3)) is None
   assert flaws.format_number(Fraction(5, 4)) == "1.25"
+  assert flaws.format_number(Fraction(-1, 20)) == "-0.05"
+  assert flaws.format_number(Fraction(123456789012345678901, 100)) == "1234567890123456789.01"

@@ -37,19 +37,15 @@ class Flawed:
 
 
 def format_number(x: Fraction) -> str | None:
-  """`x` as GSM8K writes numbers (an integer or a finite decimal), or None."""
-  if x.denominator == 1:
-    return str(x.numerator)
-  d, twos_fives = x.denominator, 0
-  for p in (2, 5):
-    while d % p == 0:
-      d, twos_fives = d // p, twos_fives + 1
-  if d != 1:
-    return None
+  """`x` as GSM8K writes numbers (an integer or a finite decimal, exactly), or None."""
   places = 0
   while (x * 10 ** places).denominator != 1:
     places += 1
-  return f"{float(x):.{places}f}"
+    if places > 12:                     # 1/3, 1/7, ...: no finite decimal
+      return None
+  digits = str(abs(x * 10 ** places).numerator).rjust(places + 1, "0")
+  sign = "-" if x < 0 else ""
+  return sign + (f"{digits[:-places]}.{digits[-places:]}" if places else digits)
 
 
 def _substitute(expression: str, changed: dict[Fraction, Fraction]) -> str:

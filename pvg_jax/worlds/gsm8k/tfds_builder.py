@@ -20,7 +20,6 @@ import tensorflow_datasets as tfds
 
 from pvg_jax.worlds.gsm8k import checker
 
-NAME = "pvg_gsm8k"
 SPLITS = ("train", "test")
 
 
