@@ -17,6 +17,10 @@ Options (comma-separated after the file name):
     learn        the smoke world and budgets with a prover that has learned the task (~0.4
                  helpful accuracy after ~1 min of SFT): what the learning tests and probes
                  at CI size start from (tests/test_learning.py)
+    styles       solutions in three styles (full | terse | merged, worlds/arith/styles.py)
+                 that cost the budgeted checker different work, and a checker budget that
+                 a quarter of the world's helpful solutions exceed: a world where a
+                 legibility tax can show (docs/results.md)
     cgc          correctness-gated convincingness reward
     goodhart     iterative goodharting (reward V, no roles)
     correctness  the correctness-only baseline: one long PPO run (2x a round's step
@@ -36,10 +40,10 @@ REWARDS = ("src", "cgc", "goodhart", "correctness")
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg: comma-separated options: "smoke" and/or a reward (default src), e.g. "smoke,cgc"."""
   options = [a for a in arg.split(",") if a]
-  unknown = [a for a in options if a not in ("smoke", "learn", *REWARDS)]
+  unknown = [a for a in options if a not in ("smoke", "learn", "styles", *REWARDS)]
   if unknown or sum(a in REWARDS for a in options) > 1:
-    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke', 'learn' and one of "
-                     f"{REWARDS}")
+    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke', 'learn', 'styles' and "
+                     f"one of {REWARDS}")
   learn = "learn" in options
   smoke = "smoke" in options or learn
   reward = next((a for a in options if a in REWARDS), "src")
@@ -68,6 +72,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   w.solution_slack = 8                      # extra solution columns beyond canonical length
   w.p_arith_flaw = 0.5                      # injected flaw: arith vs misread
   w.max_flaw_delta = 3                      # |error| of an injected arith flaw
+  styled = "styles" in options
+  w.styles = ("full", "terse", "merged") if styled else ("full",)   # how generator-written
+                                            # solutions are written (styles.py), one style
+                                            # drawn per solution, the same mixture for both
+                                            # roles; ("full",): the single-style world
+  w.style_weights = (1.0, 1.0, 1.0) if styled else (1.0,)   # their mixture weights
 
   c.prover = ml_collections.ConfigDict()
   c.prover.size = "v30k" if learn else "v16k" if smoke else "p120k"   # models/sizes.py
@@ -205,6 +215,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   ev.checker_budget = 0                     # tokens the checker judge may read; 0: the
                                             # longest canonical solution of the world
   ev.checker_fallback = "coin"              # out of budget: coin | accept | reject
+  ev.checker_budget_share = 0.25 if styled else 0.0   # with checker_budget 0: the budget
+                                            # that this share of the world's helpful
+                                            # solutions exceed (0: the longest canonical)
+  ev.checker_effort_terse = 6               # extra cost of a clause without its operation
+                                            # (find the fact, compute it; our choice)
+  ev.checker_effort_merged = 8              # ... of a clause hiding an intermediate result
   ev.judges = ("v16k:0", "v16k:1", "v30k:2")    # model judge panel, "<size>:<seed>"
   ev.judge_problems = 128 if smoke else 2048    # initial-prover samples they learn from
   ev.judge_samples_per_role = 2 if smoke else 4

@@ -40,6 +40,17 @@ def compute_dtype(cfg) -> str:
   return cfg.get("compute_dtype", DEFAULT_COMPUTE_DTYPE)
 
 
+# World keys added after runs were saved, with the value those runs had: a saved config or
+# cache key without them is the same world as one that sets them to these values.
+SINGLE_STYLE_WORLD = {"styles": ["full"], "style_weights": [1.0]}
+
+
+def without_legacy_world_keys(world: dict) -> dict:
+  """`world` without the keys of SINGLE_STYLE_WORLD that hold their legacy values."""
+  return {k: v for k, v in world.items()
+          if not (k in SINGLE_STYLE_WORLD and list(v) == SINGLE_STYLE_WORLD[k])}
+
+
 def _get(cfg, key: str):
   value = cfg
   for part in key.split("."):
@@ -235,6 +246,12 @@ def _validate_evals(cfg: ml_collections.ConfigDict) -> None:
               "attack_window", "separability_steps", "separability_batch"):
     _positive_int(cfg, f"evals.{key}")
   _non_negative(cfg, "evals.checker_budget")
+  for key in ("checker_effort_terse", "checker_effort_merged"):
+    if key in cfg.evals:
+      _non_negative(cfg, f"evals.{key}")
+  if "checker_budget_share" in cfg.evals:
+    _require(0.0 <= cfg.evals.checker_budget_share < 1.0, "evals.checker_budget_share",
+             f"{cfg.evals.checker_budget_share!r} must lie in [0, 1)")
   _one_of(cfg, "evals.checker_fallback", ("coin", "accept", "reject"))
   _one_of(cfg, "evals.separability_size", tuple(sizes.SIZES))
   for judge in cfg.evals.judges:

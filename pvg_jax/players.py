@@ -96,6 +96,8 @@ def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair") -> str:
   and its held-out report)."""
   parts = {k: cfg[k].to_dict() if isinstance(cfg[k], ml_collections.ConfigDict) else cfg[k]
            for k in CACHE_PARTS[player]}
+  if "world" in parts:                              # single-style caches keep their keys
+    parts["world"] = config_lib.without_legacy_world_keys(parts["world"])
   parts["format"] = CACHE_FORMAT
   dtype = config_lib.compute_dtype(cfg)
   if dtype != config_lib.DEFAULT_COMPUTE_DTYPE:   # float32 caches keep the keys they had

@@ -28,7 +28,11 @@ def game_config_diff(saved: dict, cfg) -> list[str]:
   """Keys (dotted) where `cfg` differs from a saved config.json, post-hoc blocks aside."""
   current = json.loads(cfg.to_json_best_effort(sort_keys=True))
   legacy = {"compute_dtype": config_lib.DEFAULT_COMPUTE_DTYPE}   # runs saved before the key
-  game = lambda c: {**legacy, **{k: v for k, v in c.items() if k not in POST_HOC}}  # noqa: E731
+  def game(c: dict) -> dict:
+    out = {**legacy, **{k: v for k, v in c.items() if k not in POST_HOC}}
+    if isinstance(out.get("world"), dict):
+      out["world"] = config_lib.without_legacy_world_keys(out["world"])
+    return out
   return sorted(_diff(game(saved), game(current)))
 
 

@@ -9,10 +9,15 @@ prover's solutions, not in the judge.
   it reads -> reject; a valid answer clause read within budget after valid steps ->
   accept. If the budget runs out first it must decide anyway by its stated fallback
   ("coin": a fair coin seeded by the solution text, like a rater who guesses when time is
-  up; or "accept" / "reject"). Its "time" is the number of tokens it read (a clause costs
-  its words plus its separator). The budget is set once from canonical solutions: by
-  default the longest canonical solution of the world, so every clean canonical solution
-  fits and a longer, convoluted one does not.
+  up; or "accept" / "reject"). Its "time" is the number of tokens it read plus the work
+  of reconstructing what a clause does not show: a clause costs its words, its separator,
+  and `effort[kind]` for its kind (worlds/arith/styles.py: a result-only "terse" clause
+  hides its operation, a "merged" clause its intermediate result; a "full" clause shows
+  everything and costs only its reading). The budget is set once from generator-written
+  solutions: by default the longest canonical solution of the world, so every clean
+  canonical solution fits and a longer, convoluted one does not; with
+  `evals.checker_budget_share = q`, the smallest budget that at most a share q of the
+  world's helpful solutions (in its style mixture) exceed, so that the budget binds.
 - `ModelJudge` panel: small frozen transformers (configured sizes and seeds) trained once
   on initial-prover samples only (both roles, on verifier-split problems far from the game's
   pool), cross-entropy on same-problem (correct, incorrect) pairs. Its verdict on one
@@ -42,7 +47,7 @@ from pvg_jax import checkpoint, players, rollout
 from pvg_jax.evals import classifier
 from pvg_jax.models import functional, sampler
 from pvg_jax.models.transformer import ModelSpec
-from pvg_jax.worlds.arith import checker, problems
+from pvg_jax.worlds.arith import checker, problems, styles
 from pvg_jax.worlds.arith import world as arith_world
 
 FALLBACKS = ("coin", "accept", "reject")
@@ -61,6 +66,16 @@ class Verdict:
 class BudgetedChecker:
   budget: int
   fallback: str = "coin"
+  effort: tuple[tuple[str, int], ...] = ()   # (clause kind, extra cost) pairs
+
+  def clause_cost(self, clause: list[str]) -> int:
+    """Tokens read (words and separator) plus the effort of the clause's kind."""
+    kind = "answer" if clause[:1] == ["answer"] else styles.CLAUSE_KINDS.get(len(clause))
+    return len(clause) + 1 + dict(self.effort).get(kind, 0)
+
+  def cost(self, words: list[str]) -> int:
+    """What reading and verifying every clause of a solution costs, budget aside."""
+    return sum(self.clause_cost(c) for c in checker.clauses(words))
 
   def __post_init__(self):
     if self.fallback not in FALLBACKS:
@@ -75,7 +90,7 @@ class BudgetedChecker:
     for i, ok in enumerate(result.valid):
       # clause i costs its words and the separator (or <eos>) after it; the virtual
       # "missing answer" clause past the end costs nothing more to notice
-      cost = len(parts[i]) + 1 if i < len(parts) else 0
+      cost = self.clause_cost(parts[i]) if i < len(parts) else 0
       if time + cost > self.budget:
         return Verdict(self._fallback(words), self.budget, False)
       time += cost
@@ -98,9 +113,31 @@ def canonical_budget(world: arith_world.ArithWorld, n: int = 512) -> int:
   return longest
 
 
+def share_budget(judge: BudgetedChecker, world: arith_world.ArithWorld, share: float,
+                 n: int = 512) -> int:
+  """The smallest budget that at most `share` of the world's helpful solutions of test
+  problems 0..n-1 exceed (generator-written, styles drawn from the world's mixture with a
+  fixed stream, so the budget depends on the world and the efforts only)."""
+  rng = np.random.default_rng(JUDGE_STREAM)
+  costs = np.sort([judge.cost(world.solution_text(p, arith_world.ROLE_HELPFUL, rng).split())
+                   for p in world.problems("test", range(n))])
+  allowed = int(np.floor(share * n))          # solutions that may exceed the budget
+  return int(costs[n - 1 - allowed])
+
+
 def make_checker(ev: ml_collections.ConfigDict, world: arith_world.ArithWorld) -> BudgetedChecker:
-  budget = ev.checker_budget or canonical_budget(world)
-  return BudgetedChecker(budget, ev.checker_fallback)
+  """The judge of `config.evals`: a fixed budget, a budget that binds for a share of the
+  world's solutions, or (both 0) the longest canonical solution."""
+  effort = (("terse", ev.get("checker_effort_terse", 0)),
+            ("merged", ev.get("checker_effort_merged", 0)))
+  judge = BudgetedChecker(1, ev.checker_fallback, effort)
+  if ev.checker_budget:
+    budget = ev.checker_budget
+  elif ev.get("checker_budget_share", 0.0) > 0:
+    budget = share_budget(judge, world, ev.checker_budget_share)
+  else:
+    budget = canonical_budget(world)
+  return dataclasses.replace(judge, budget=budget)
 
 
 def checker_verdicts(judge: BudgetedChecker, world: arith_world.ArithWorld, split: str,

@@ -128,7 +128,7 @@ class Evaluation:
     game = {k: v for k, v in saved.to_dict().items() if k not in train_lib.POST_HOC}
     self.game_id = _digest({"config": game, "summary": self.summary})
     ev = self.cfg.evals.to_dict()
-    self.tags = {part: _digest({"game": self.game_id, **{k: ev[k] for k in keys}})
+    self.tags = {part: _digest({"game": self.game_id, **{k: ev[k] for k in keys if k in ev}})
                  for part, keys in PART_KEYS.items()}
     self._checker = judges.make_checker(self.cfg.evals, self.world)
     self._panel: list[judges.ModelJudge] | None = None
@@ -370,6 +370,7 @@ PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "attack
 PART_KEYS = {   # the `evals` settings each part's cached result depends on
     "dynamics": (),
     "legibility": ("test_problems", "samples_per_problem", "checker_budget",
+                   "checker_budget_share", "checker_effort_terse", "checker_effort_merged",
                    "checker_fallback", "judges", "judge_problems", "judge_samples_per_role",
                    "judge_steps", "judge_batch", "judge_lr"),
     "best_of_n": ("test_problems", "best_of_n", "bon_samples", "bon_draws"),

@@ -1,6 +1,8 @@
 """Grader and step checker of the arith world: the exact stand-in for K's validity scores.
 
-A solution is a list of clauses separated by ';'. A step clause is `name = a op b = v`, the
+A solution is a list of clauses separated by ';'. A step clause is `name = a op b = v` (or
+one of the other styles of styles.py: `name = v`, which states a result without its
+operation, and `name = a op1 b op2 c = v`, two chained facts evaluated left to right), the
 last clause is `answer v`. Each clause is judged against the problem and against what the
 solution itself claimed before it (so a step that correctly builds on an earlier wrong value
 is valid: only the first error is the flaw). Error types, checked in this order:
@@ -12,7 +14,9 @@ is valid: only the first error is the flaw). Error types, checked in this order:
               fact for that name (wrong constant, wrong person's value, wrong operation);
               for the answer clause, a grounded number that is not the claimed value of the
               person asked about.
-- arith:      a op b != v.
+- arith:      a op b != v; for a result-only clause, any value other than the fact's
+              result from the claimed values (no operands shown: the slip cannot be told
+              from a misread).
 
 `check` never raises: any word list, including garbage, gets a result.
 """
@@ -91,11 +95,11 @@ def check(problem: problems.Problem, words: Sequence[str]) -> CheckResult:
       answer = _number(clause[1])
       errors.append(_check_answer(problem, claimed, known, answer))
       continue
-    error, step = _check_step(facts, claimed, known, clause)
+    error, claims = _check_step(facts, claimed, known, clause)
     errors.append(error)
-    if step is not None:
-      claimed[step.person] = step.value
-      known.add(step.value)
+    for person, value in (claims or {}).items():
+      claimed[person] = value
+      known.add(value)
   if answer is None:
     errors.append("format")
   valid = tuple(e == "ok" for e in errors)
@@ -111,10 +115,16 @@ def _check_answer(problem, claimed, known, answer) -> str:
   return "misread" if answer in known else "ungrounded"
 
 
+_OPS = ("+", "-", "*")
+
+
 def _check_step(facts, claimed, known, clause):
-  """Verdict of one step clause, and the step if it parsed (its claim counts downstream)."""
-  if (len(clause) != 7 or clause[1] != "=" or clause[3] not in ("+", "-", "*")
-      or clause[5] != "="):
+  """Verdict of one step clause; what it claims (person -> value) counts downstream."""
+  if len(clause) == 3:
+    return _check_terse(facts, claimed, clause)
+  if len(clause) == 9:
+    return _check_merged(facts, claimed, known, clause)
+  if (len(clause) != 7 or clause[1] != "=" or clause[3] not in _OPS or clause[5] != "="):
     return "format", None
   a, b, v = _number(clause[2]), _number(clause[4]), _number(clause[6])
   if a is None or b is None or v is None:
@@ -122,15 +132,58 @@ def _check_step(facts, claimed, known, clause):
   step = problems.Step(clause[0], a, clause[3], b, v)
   fact = facts.get(step.person)
   if fact is None or a not in known or b not in known:
-    return "ungrounded", step
+    return "ungrounded", {step.person: v}
   if fact.ref not in claimed:
-    return "misread", step
-  expected = problems.solve_fact(fact, claimed[fact.ref])
-  same = (step.op == expected.op and
-          ((a, b) == (expected.a, expected.b) or
-           (step.op != "-" and (b, a) == (expected.a, expected.b))))
-  if not same:
-    return "misread", step
+    return "misread", {step.person: v}
+  if not _same_operation(fact, claimed[fact.ref], a, step.op, b):
+    return "misread", {step.person: v}
   if problems.evaluate(a, step.op, b) != v:
-    return "arith", step
-  return "ok", step
+    return "arith", {step.person: v}
+  return "ok", {step.person: v}
+
+
+def _same_operation(fact, ref_value, a, op, b) -> bool:
+  """Is `a op b` the fact's operation on the referenced value (commuted where it may be)?"""
+  expected = problems.solve_fact(fact, ref_value)
+  return op == expected.op and ((a, b) == (expected.a, expected.b) or
+                                (op != "-" and (b, a) == (expected.a, expected.b)))
+
+
+def _check_terse(facts, claimed, clause):
+  """`name = v`: the fact's result from the claimed values, with no operation shown."""
+  v = _number(clause[2])
+  if clause[1] != "=" or v is None:
+    return "format", None
+  fact = facts.get(clause[0])
+  if fact is None:
+    return "ungrounded", {clause[0]: v}
+  if fact.ref not in claimed:
+    return "misread", {clause[0]: v}
+  if problems.solve_fact(fact, claimed[fact.ref]).value != v:
+    return "arith", {clause[0]: v}
+  return "ok", {clause[0]: v}
+
+
+def _check_merged(facts, claimed, known, clause):
+  """`name = a op1 b op2 c = v`: fact f1 as `a op1 b`, then name's fact f2 (whose reference
+  is f1's person) as `(a op1 b) op2 c`, left to right. Claims f1's result and v."""
+  if (clause[1] != "=" or clause[3] not in _OPS or clause[5] not in _OPS
+      or clause[7] != "="):
+    return "format", None
+  a, b, c, v = (_number(clause[i]) for i in (2, 4, 6, 8))
+  if None in (a, b, c, v):
+    return "format", None
+  inter = problems.evaluate(a, clause[3], b)
+  second = facts.get(clause[0])
+  first = facts.get(second.ref) if second is not None else None
+  claims = {clause[0]: v} if first is None else {first.person: inter, clause[0]: v}
+  if second is None or not {a, b, c} <= known:
+    return "ungrounded", claims
+  if first is None or first.ref not in claimed:
+    return "misread", claims
+  if (not _same_operation(first, claimed[first.ref], a, clause[3], b)
+      or clause[5] != problems.OPERATORS[second.kind] or c != second.k):
+    return "misread", claims
+  if problems.evaluate(inter, clause[5], c) != v:
+    return "arith", claims
+  return "ok", claims

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import ml_collections
 import numpy as np
 
-from pvg_jax.worlds.arith import checker, flaws, problems, tokenizer
+from pvg_jax.worlds.arith import checker, flaws, problems, styles, tokenizer
 
 ROLE_HELPFUL, ROLE_SNEAKY = 0, 1
 
@@ -49,6 +49,9 @@ class ArithWorld:
     if cfg.max_number < 2 * cfg.max_value:
       raise ValueError(f"world.max_number={cfg.max_number} must be >= 2 * world.max_value "
                        f"({2 * cfg.max_value}) so flawed values stay writable")
+    self.styles = tuple(cfg.get("styles", ("full",)))
+    self.style_weights = tuple(cfg.get("style_weights", (1.0,) * len(self.styles)))
+    styles.validate(self.styles, self.style_weights)
     self.cfg = cfg
     self.seed = seed
     self.tokenizer = tokenizer.Tokenizer(cfg.max_number, cfg.digits)
@@ -62,11 +65,14 @@ class ArithWorld:
 
   def solution_text(self, problem: problems.Problem, role: int,
                     rng: np.random.Generator) -> str:
-    """Helpful: the canonical solution; sneaky: a flaw-injected one."""
+    """Helpful: the canonical steps; sneaky: flaw-injected ones; either written in a style
+    drawn from world.styles (styles.py; no draw with a single style)."""
+    style = styles.draw(self.styles, self.style_weights, rng)
     if role == ROLE_HELPFUL:
-      return problems.canonical_solution(problem.canonical_steps(), problem.answer)
-    return flaws.inject(problem, rng, max_number=self.cfg.max_number,
-                        p_arith=self.cfg.p_arith_flaw, max_delta=self.cfg.max_flaw_delta).text()
+      return styles.render(problem, problem.canonical_steps(), problem.answer, style)
+    flawed = flaws.inject(problem, rng, max_number=self.cfg.max_number,
+                          p_arith=self.cfg.p_arith_flaw, max_delta=self.cfg.max_flaw_delta)
+    return styles.render(problem, flawed.steps, flawed.answer, style)
 
   def prompts(self, probs: Sequence[problems.Problem], roles: Sequence[int]) -> np.ndarray:
     """[B, prompt_len] left-padded prompts with the given roles."""

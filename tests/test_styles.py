@@ -1,0 +1,136 @@
+"""Solution styles of the arith world (worlds/arith/styles.py) and what they cost the
+budgeted checker: hand-computed renderings, verdicts and costs, and properties over
+thousands of generated problems."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from configs import arith
+from pvg_jax.evals import judges
+from pvg_jax.worlds.arith import checker, flaws, problems, styles
+from pvg_jax.worlds.arith import world as arith_world
+from tests.test_arith_world import HAND
+
+
+def test_hand_problem_in_each_style():
+  steps = HAND.canonical_steps()
+  assert (styles.render(HAND, steps, 17, "full")
+          == "ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17")
+  assert styles.render(HAND, steps, 17, "terse") == "ben = 12 ; cat = 17 ; answer 17"
+  assert styles.render(HAND, steps, 17, "merged") == "cat = 3 * 4 + 5 = 17 ; answer 17"
+  with pytest.raises(ValueError, match="unknown style"):
+    styles.render(HAND, steps, 17, "poetic")
+
+
+@pytest.mark.parametrize("solution, first_error, error_type, correct", [
+    ("ben = 12 ; cat = 17 ; answer 17", None, "ok", True),
+    ("ben = 13 ; cat = 18 ; answer 18", 0, "arith", False),        # builds on its claim
+    ("ben = 12 ; cat = 18 ; answer 18", 1, "arith", False),
+    ("dan = 12 ; cat = 17 ; answer 17", 0, "ungrounded", True),
+    ("cat = 17 ; answer 17", 0, "misread", True),                  # ben never claimed
+    ("ben = x ; cat = 17 ; answer 17", 0, "format", True),
+    ("cat = 3 * 4 + 5 = 17 ; answer 17", None, "ok", True),
+    ("cat = 4 * 3 + 5 = 17 ; answer 17", None, "ok", True),        # first fact commuted
+    ("cat = 3 * 4 + 5 = 18 ; answer 18", 0, "arith", False),
+    ("cat = 3 * 4 - 5 = 7 ; answer 7", 0, "misread", False),       # second operation
+    ("cat = 3 * 9 + 5 = 32 ; answer 32", 0, "misread", False),     # distractor operand
+    ("cat = 3 * 4 + 6 = 18 ; answer 18", 0, "ungrounded", False),
+    ("ben = 3 * 4 + 5 = 17 ; answer 17", 0, "misread", True),      # ben's fact starts a chain
+    ("cat = 3 * 4 + 5 = 17 ; answer 12", 1, "misread", False),     # the hidden result is known
+    ("ben = 12 ; cat = 12 + 5 = 17 ; answer 17", None, "ok", True),   # styles mix freely
+])
+def test_checker_reads_terse_and_merged_clauses(solution, first_error, error_type, correct):
+  result = checker.check(HAND, solution.split())
+  assert (result.first_error, result.error_type, result.correct) == (
+      first_error, error_type, correct)
+
+
+def test_every_style_of_every_solution_is_judged_like_the_full_one():
+  """Canonical steps in any style are valid and correct; a flaw-injected solution keeps
+  exactly one invalid clause in any style."""
+  spec = problems.WorldSpec()
+  seen = collections.Counter()
+  for i in range(1500):
+    p = problems.generate(spec, 0, "test", i)
+    flawed = flaws.inject(p, np.random.default_rng(i), max_number=99)
+    for style in styles.STYLES:
+      words = styles.render(p, p.canonical_steps(), p.answer, style).split()
+      result = checker.check(p, words)
+      assert result.correct and result.error_type == "ok", (style, words)
+      seen[style, styles.style_of(checker.clauses(words))] += 1
+      bad = checker.check(p, styles.render(p, flawed.steps, flawed.answer, style).split())
+      assert not bad.correct and sum(not v for v in bad.valid) == 1, (style, bad)
+  assert seen["full", "full"] == seen["terse", "terse"] == 1500
+  # merged needs two chained steps, else the solution falls back to full clauses
+  assert seen["merged", "merged"] > 1000 and seen["merged", "merged"] + seen[
+      "merged", "full"] == 1500
+
+
+def test_style_of_a_written_solution():
+  of = lambda text: styles.style_of(checker.clauses(text.split()))  # noqa: E731
+  assert of("ben = 3 * 4 = 12 ; answer 12") == "full"
+  assert of("ben = 12 ; cat = 17 ; answer 17") == "terse"
+  assert of("cat = 3 * 4 + 5 = 17 ; dan = 17 + 1 = 18 ; answer 18") == "merged"
+  assert of("ben = 12 ; cat = 12 + 5 = 17 ; answer 17") == "mixed"
+  assert of("ben 12 ; answer 12") == "mixed"
+  assert of("answer 12") == "none"
+
+
+def test_a_single_style_world_draws_nothing():
+  """With world.styles = ("full",) the solutions and the random stream are exactly the
+  single-style world's (defaults and caches made before styles stay valid)."""
+  cfg = arith.get_config("")
+  world = arith_world.ArithWorld(cfg.world, 0)
+  rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+  for i in range(20):
+    p = world.problem("test", i)
+    assert world.solution_text(p, 0, rng_a) == problems.canonical_solution(
+        p.canonical_steps(), p.answer)
+    assert world.solution_text(p, 1, rng_a) == flaws.inject(
+        p, rng_b, max_number=cfg.world.max_number).text()
+  assert rng_a.random() == rng_b.random()
+
+
+def test_a_styled_world_writes_each_style_for_both_roles():
+  world = arith_world.ArithWorld(arith.get_config("styles").world, 0)
+  rng = np.random.default_rng(0)
+  counts = collections.Counter()
+  for i in range(600):
+    p = world.problem("prover", i)
+    if len(p.derived) < 3:
+      continue
+    for role in (0, 1):
+      text = world.solution_text(p, role, rng)
+      counts[role, styles.style_of(checker.clauses(text.split()))] += 1
+      world.tokenizer.encode(text)                 # every style is in the vocabulary
+  for role in (0, 1):
+    shares = [counts[role, s] / sum(counts[role, t] for t in styles.STYLES)
+              for s in styles.STYLES]
+    assert all(0.2 < x < 0.45 for x in shares), (role, shares)
+
+
+def test_clause_costs_and_a_budget_that_binds_for_its_share():
+  effort = (("terse", 6), ("merged", 8))
+  judge = judges.BudgetedChecker(100, "reject", effort)
+  steps = HAND.canonical_steps()
+  cost = {s: judge.cost(styles.render(HAND, steps, 17, s).split()) for s in styles.STYLES}
+  # full 2 x (7 + 1); terse 2 x (3 + 1 + 6); merged 9 + 1 + 8; answer clause 2 + 1
+  assert cost == {"full": 19, "terse": 23, "merged": 21}
+  v = judges.BudgetedChecker(20, "reject", effort).judge(HAND, "ben = 12 ; cat = 17 ; answer 17"
+                                                         .split())
+  assert not v.finished and v.time == 20                 # the terse one runs out at 20
+  cfg = arith.get_config("styles")
+  world = arith_world.ArithWorld(cfg.world, 0)
+  judge = judges.make_checker(cfg.evals, world)
+  assert dict(judge.effort) == {"terse": 6, "merged": 8}
+  rng = np.random.default_rng(judges.JUDGE_STREAM)
+  costs = np.array([judge.cost(world.solution_text(p, 0, rng).split())
+                    for p in world.problems("test", range(512))])
+  share = cfg.evals.checker_budget_share
+  assert np.mean(costs > judge.budget) <= share < np.mean(costs > judge.budget - 1)
+  # the single-style default keeps the longest canonical solution as its budget
+  plain = arith.get_config("")
+  assert judges.make_checker(plain.evals, arith_world.ArithWorld(plain.world, 0)).budget == (
+      judges.canonical_budget(arith_world.ArithWorld(plain.world, 0)))
