@@ -53,6 +53,7 @@ setup(
             "pvg-report=pvg_jax.report.build:run",
             "pvg-experiments=pvg_jax.experiments:run",
             "pvg-probe=pvg_jax.games.probes:run",
+            "pvg-survey=pvg_jax.evals.survey:run",
             "pvg-judge=pvg_jax.judging.main:run",
         ],
     },

@@ -11,8 +11,8 @@ lays out (and resumes) its runs as
     <workdir>/sweep/<verifier size>/      the game of seed 0 with another verifier size (the
                                           config's own size is seed_0/<reward>)
 
-then evaluates every run (pvg_jax.evals.run, cached) and writes the report with 95% bootstrap
-CIs over seeds (pvg_jax.report). Seeds run one after another: each game's host loop (the
+then evaluates every run (pvg_jax.evals.run, cached) and writes the report with 95% t-intervals
+over seeds (pvg_jax.report). Seeds run one after another: each game's host loop (the
 Python step checker grades every batch) leaves little to gain from vmapping seeds on a CPU.
 """
 

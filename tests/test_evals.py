@@ -67,13 +67,6 @@ def test_step_curves_split_roles_and_correctness():
   assert np.isnan(c["helpful_incorrect_score"][1])
 
 
-def test_bootstrap_ci_brackets_the_mean():
-  rng = np.random.default_rng(0)
-  mean, lo, hi = measures.bootstrap_ci([0.4, 0.5, 0.6, float("nan")], rng)
-  assert mean == pytest.approx(0.5) and lo < mean < hi and 0.4 <= lo and hi <= 0.6
-  assert measures.bootstrap_ci([0.7], rng) == (0.7, 0.7, 0.7)
-
-
 def test_checker_budget_fits_every_canonical_solution(world):
   budget = judges.canonical_budget(world)
   judge = judges.BudgetedChecker(budget, "reject")

@@ -34,9 +34,8 @@ from pvg_jax import checkpoint, cli, files, preemption
 from pvg_jax.anil import audit, game, players, tasks
 from pvg_jax.config import ConfigError
 from pvg_jax.metrics import MetricWriter
+from pvg_jax.report import stats
 
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-        9: 2.262, 10: 2.228}   # Student-t 0.975 quantiles by degrees of freedom
 TOLERANCE = 0.05   # "sound": soundness error <= tol; "complete": within tol of the optimum
 METRICS = ("completeness", "soundness_error", "soundness_error_audit",
            "soundness_error_pointer", "game_prover_accept_false", "verifier_accuracy")
@@ -173,13 +172,10 @@ def measure(cfg, task: str, formulation: str, states: game.State, train: dict,
 
 
 def interval(values) -> dict:
-  """Mean and 95% Student-t interval over seeds (n < 2: no interval)."""
-  v = np.asarray(values, float)
-  mean = float(v.mean())
-  if len(v) < 2:
-    return {"mean": mean, "lo": math.nan, "hi": math.nan, "seeds": v.tolist()}
-  half = T975.get(len(v) - 1, 1.96) * v.std(ddof=1) / math.sqrt(len(v))
-  return {"mean": mean, "lo": mean - half, "hi": mean + half, "seeds": v.tolist()}
+  """Mean and 95% Student-t interval over seeds (report/stats.py; n < 2: no interval)."""
+  t = stats.t_interval(values)
+  lo, hi = (t.low, t.high) if t.n >= 2 else (math.nan, math.nan)
+  return {"mean": t.mean, "lo": lo, "hi": hi, "seeds": [float(v) for v in values]}
 
 
 def _atomic_json(path: pathlib.Path, obj) -> None:

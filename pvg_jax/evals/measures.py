@@ -111,15 +111,3 @@ def step_curves(step: np.ndarray, role: np.ndarray, correct: np.ndarray, score: 
     out[f"{name}_accuracy"], out[f"{name}_correct_score"] = acc, sc_c
     out[f"{name}_incorrect_score"] = sc_i
   return out
-
-
-def bootstrap_ci(values: Sequence[float], rng: np.random.Generator, resamples: int = 10000,
-                 level: float = 0.95) -> tuple[float, float, float]:
-  """(mean, low, high): percentile bootstrap over the values (e.g. one per seed), nan-aware.
-  With one value the interval is that value."""
-  x = np.asarray([v for v in values if v is not None and np.isfinite(v)], float)
-  if not len(x):
-    return float("nan"), float("nan"), float("nan")
-  means = rng.choice(x, (resamples, len(x))).mean(axis=1)
-  tail = (1 - level) / 2
-  return float(x.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))

@@ -150,7 +150,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
            f"Game reward **{exp.reward}**, {len(exp.game)} seed(s); correctness-only "
            f"baseline: {len(exp.baseline)} seed(s); verifier-size sweep: "
            f"{', '.join(exp.sweep) or 'none'}.",
-           "Cells: mean [95% percentile-bootstrap CI over seeds] (a single value when there is "
+           "Cells: mean [95% Student-t interval over seeds] (a single value when there is "
            "one seed). All numbers are computed from the runs' evals/ (see "
            "`pvg_jax/evals/run.py`); K = Kirchner et al. 2024 for orientation (different "
            "task and judges).", ""]

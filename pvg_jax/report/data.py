@@ -1,4 +1,4 @@
-"""Evaluated runs -> per-seed series -> means with 95% bootstrap CIs.
+"""Evaluated runs -> per-seed series -> means with 95% t-intervals over seeds (stats.py).
 
 An experiment directory is either one game workdir (its sibling `correctness/`, if
 finished, is the baseline) or the layout of pvg_jax.experiments: seed_<s>/<reward>/,
@@ -13,12 +13,9 @@ import math
 import pathlib
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from pvg_jax.evals import measures
+from pvg_jax.report import stats
 
 INIT = -1
-CI_SEED = 0
 
 
 @dataclasses.dataclass
@@ -114,27 +111,13 @@ def get(d, *path, default=math.nan):
 
 # -- aggregation ---------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Stat:
-  mean: float
-  low: float
-  high: float
-  values: tuple[float, ...]
-
-  def fmt(self, digits: int = 3) -> str:
-    if not np.isfinite(self.mean):
-      return "n/a"
-    if len([v for v in self.values if np.isfinite(v)]) <= 1:
-      return f"{self.mean:.{digits}f}"
-    return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+Stat = stats.Interval
 
 
 def stat(values: Sequence[float | None]) -> Stat:
-  """Mean and 95% percentile-bootstrap CI over seeds (nan/None ignored). With 2-3 seeds the
-  interval is close to the range of the seeds' values; numbers.json keeps each value."""
-  clean = tuple(float(v) if v is not None else math.nan for v in values)
-  mean, low, high = measures.bootstrap_ci(clean, np.random.default_rng(CI_SEED))
-  return Stat(mean, low, high, clean)
+  """Mean and 95% Student-t interval over seeds (nan/None ignored; stats.py says why not a
+  bootstrap). numbers.json keeps each seed's value."""
+  return stats.t_interval(values)
 
 
 def by_round(runs: list[dict], metric: Callable[[dict, int], float | None],

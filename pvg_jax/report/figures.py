@@ -1,5 +1,5 @@
 """The report's figures (matplotlib, Agg), mirroring K Figs. 4-8. Every figure is drawn from
-an `Experiment` (evaluated runs); error bars and bands are 95% bootstrap CIs over seeds."""
+an `Experiment` (evaluated runs); error bars and bands are 95% t-intervals over seeds."""
 
 from __future__ import annotations
 
