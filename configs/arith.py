@@ -139,7 +139,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   g.snapshot_every = 3 if smoke else 25     # PPO steps between kept prover snapshots
 
   g.verifier = vg = ml_collections.ConfigDict()   # verifier phase of every round
-  vg.steps = 100 if learn else 10 if smoke else 200   # the same number every round
+  vg.steps = 100 if learn else 10 if smoke else 200   # the same number every round (0: never
+                                            # trained, V_i = V_init: the frozen control)
   vg.batch_size = 8 if smoke else 32        # problems per step
   vg.k = 4                                  # balanced solutions per problem (even)
   vg.generator_share = 0.5                  # share of each step's problems that are

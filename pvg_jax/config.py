@@ -23,6 +23,30 @@ class ConfigError(ValueError):
 BASELINE_STEPS_FACTOR = 2   # the baseline's single run is this many rounds' budgets long
 
 
+# Games played beside the main game and the baseline from the same initial players, each
+# the main game's config with one change (docs/results.md): name -> (key, value, meaning).
+CONTROLS = {
+    "cgc": ("game.reward", "cgc", "correctness-gated convincingness instead of SRC"),
+    "oracle_verifier": ("game.reward", "oracle_src",
+                        "SRC with the grader's verdict as the verifier's score"),
+    "no_sneaky": ("game.roles", "helpful", "the helpful role only: no sneaky prover"),
+    "frozen_verifier": ("game.verifier.steps", 0,
+                        "no verifier training: every round plays V_init"),
+}
+
+
+def as_control(cfg: ml_collections.ConfigDict, name: str) -> None:
+  """Turn the main game's config into control game `name` of CONTROLS, in place."""
+  if name not in CONTROLS:
+    raise ConfigError(f"unknown control game {name!r}; expected one of {sorted(CONTROLS)}")
+  key, value, _ = CONTROLS[name]
+  *path, last = key.split(".")
+  block = cfg
+  for part in path:
+    block = block[part]
+  block[last] = value
+
+
 def as_baseline(cfg: ml_collections.ConfigDict) -> None:
   """Turn a game config into its correctness-only baseline, in place: the same players, beta
   and PPO settings, reward = correctness, one continuous run of BASELINE_STEPS_FACTOR x the
@@ -112,11 +136,13 @@ def validate(cfg: ml_collections.ConfigDict, devices: int | None = None,
               "game.rounds", "game.pool_problems", "game.pool_samples_per_role",
               "game.prover_problems", "game.eval_problems", "game.eval_samples_per_role",
               "game.sample_batch", "game.checkpoint_every", "game.snapshot_every",
-              "game.verifier.steps",
               "game.verifier.batch_size", "game.verifier.k", "game.ppo.max_steps",
               "game.ppo.groups", "game.ppo.group_size", "game.ppo.epochs",
               "game.ppo.minibatches", "game.ppo.stop_window", "init_checkpoint_every"):
     _positive_int(cfg, key)
+  steps = cfg.game.verifier.steps    # 0: every round plays V_init (the frozen-verifier control)
+  _require(isinstance(steps, int) and steps >= 0, "game.verifier.steps",
+           f"must be an integer >= 0 (0: the verifier is never trained), got {steps!r}")
   for key in ("sft.lr", "verifier_pretrain.lr", "game.verifier.lr", "game.ppo.lr"):
     _require(_get(cfg, key) > 0, key, f"must be > 0, got {_get(cfg, key)}")
   for key in ("verifier_pretrain.lam", "game.verifier.lam", "game.ppo.beta",

@@ -8,6 +8,8 @@ lays out (and resumes) its runs as
     <workdir>/seed_<s>/init_players/      initial players and judges, shared by the seed's runs
     <workdir>/seed_<s>/<reward>/          the game (config's reward, SRC by default)
     <workdir>/seed_<s>/correctness/       the correctness-only baseline (same initial players)
+    <workdir>/seed_<s>/<control>/         with --controls: control games (config.CONTROLS:
+                                          cgc, oracle_verifier, no_sneaky, frozen_verifier)
     <workdir>/sweep/<verifier size>/      the game of seed 0 with another verifier size (the
                                           config's own size is seed_0/<reward>)
 
@@ -30,6 +32,8 @@ from pvg_jax import train as train_lib
 from pvg_jax.evals import run as evals_run
 
 BASELINE = "correctness"
+# what a control game is evaluated for: the measures its comparison needs, not the attacks
+CONTROL_PARTS = ("dynamics", "legibility", "flaws")
 
 
 def seed_dir(root: pathlib.Path, seed: int) -> pathlib.Path:
@@ -41,38 +45,49 @@ def sweep_dir(root: pathlib.Path, size: str) -> pathlib.Path:
 
 
 def run_config(cfg: ml_collections.ConfigDict, root: pathlib.Path, seed: int,
-               reward: str | None = None, verifier_size: str | None = None
-               ) -> ml_collections.ConfigDict:
+               reward: str | None = None, verifier_size: str | None = None,
+               control: str | None = None) -> ml_collections.ConfigDict:
   """The config of one run: `cfg` with the seed, the shared initial-player directory, and
-  optionally another reward (the baseline: one long run) or verifier size."""
+  optionally another reward (the baseline: one long run), verifier size or control game."""
   out = ml_collections.ConfigDict(cfg.to_dict())
   out.seed = seed
   out.init_players_dir = str(seed_dir(root, seed) / "init_players")
   if reward == BASELINE and cfg.game.reward != BASELINE:
     config_lib.as_baseline(out)
+  if control is not None:
+    config_lib.as_control(out, control)
   if verifier_size is not None:
     out.verifier.size = verifier_size
   return out
 
 
-def _train_and_evaluate(cfg, workdir: pathlib.Path) -> None:
+def _train_and_evaluate(cfg, workdir: pathlib.Path, parts: tuple[str, ...] | None = None
+                        ) -> None:
   if not (workdir / "summary.json").exists():
     train_lib.train(cfg, workdir)
-  evals_run.evaluate(workdir, cfg)
+  evals_run.evaluate(workdir, cfg, parts)
 
 
 def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,
-          baseline: bool = True) -> list[pathlib.Path]:
-  """Games (and baselines) for seeds 0..n-1, each evaluated; returns their workdirs."""
+          baseline: bool = True, controls: tuple[str, ...] = (),
+          control_parts: tuple[str, ...] | None = CONTROL_PARTS) -> list[pathlib.Path]:
+  """Games (baselines, control games) for seeds 0..n-1, each evaluated (control games with
+  `control_parts` only); returns their workdirs. A seed's runs share its initial players."""
+  for name in controls:
+    if name not in config_lib.CONTROLS:
+      raise cli.UserError(f"--controls: unknown {name!r}; choose from "
+                          f"{sorted(config_lib.CONTROLS)}")
   done = []
   for seed in range(n_seeds):
-    runs = [(cfg.game.reward, run_config(cfg, root, seed))]
+    runs = [(cfg.game.reward, run_config(cfg, root, seed), None)]
     if baseline and cfg.game.reward != BASELINE:
-      runs.append((BASELINE, run_config(cfg, root, seed, BASELINE)))
-    for name, run_cfg in runs:
+      runs.append((BASELINE, run_config(cfg, root, seed, BASELINE), None))
+    runs += [(name, run_config(cfg, root, seed, control=name), control_parts)
+             for name in controls]
+    for name, run_cfg, parts in runs:
       workdir = seed_dir(root, seed) / name
       logging.warning("seed %d: %s in %s", seed, name, workdir)
-      _train_and_evaluate(run_cfg, workdir)
+      _train_and_evaluate(run_cfg, workdir, parts)
       done.append(workdir)
   return done
 
@@ -97,7 +112,7 @@ def main(argv) -> None:
   f = flags.FLAGS
   root, cfg = pathlib.Path(f.workdir), f.config
   if f.seeds:
-    seeds(cfg, root, f.seeds, f.baseline)
+    seeds(cfg, root, f.seeds, f.baseline, tuple(f.controls))
   if f.sweep:
     sweep(cfg, root, f.sweep)
   if f.report:
@@ -112,6 +127,8 @@ def run() -> None:
   flags.DEFINE_string("workdir", None, "Root directory of the experiment.")
   flags.DEFINE_integer("seeds", 3, "Seeds of the main game (0 to skip).")
   flags.DEFINE_bool("baseline", True, "Also run the correctness-only baseline.")
+  flags.DEFINE_list("controls", [], "Control games per seed, of "
+                    f"{sorted(config_lib.CONTROLS)} (e.g. all of them, comma-separated).")
   flags.DEFINE_list("sweep", [], "Verifier sizes for the size sweep (seed 0).")
   flags.DEFINE_bool("report", True, "Write <workdir>/report/ at the end.")
   flags.mark_flags_as_required(["config", "workdir"])

@@ -1,5 +1,7 @@
 """Bad configs fail before anything is built, naming the key and what is allowed."""
 
+import json
+
 import pytest
 
 from configs import arith
@@ -100,3 +102,19 @@ def test_a_config_saved_before_compute_dtype_is_a_float32_run(tmp_path):
   assert train.game_config_diff(json.loads(old.to_json()), cfg) == ["compute_dtype"]
   # a game whose config has no compute_dtype at all (Anil's) resumes against itself
   assert train.game_config_diff(json.loads(old.to_json()), old) == []
+
+
+@pytest.mark.parametrize("name", sorted(config.CONTROLS))
+def test_each_control_game_changes_one_key_and_is_valid(smoke_config, name):
+  cfg = smoke_config.copy_and_resolve_references()
+  with cfg.unlocked():
+    config.as_control(cfg, name)
+  config.validate(cfg)
+  key, value, _ = config.CONTROLS[name]
+  assert train.game_config_diff(json.loads(smoke_config.to_json_best_effort()), cfg) == [key]
+  block = cfg
+  for part in key.split("."):
+    block = block[part]
+  assert block == value
+  with pytest.raises(config.ConfigError, match="unknown control game"):
+    config.as_control(cfg, "placebo")

@@ -93,3 +93,27 @@ def test_report_command_and_unfinished_workdir(experiment, tmp_path):
   (tmp_path / "config.json").write_text((root / "seed_0" / "src" / "config.json").read_text())
   with pytest.raises(FileNotFoundError, match="summary.json"):
     evals_run.evaluate(tmp_path)
+
+
+def test_control_games_share_the_initial_players_and_reach_the_report(experiment,
+                                                                      tmp_path):
+  """Control games added to a finished experiment: only they are trained (the game and
+  baseline are found done), from the seed's cached initial players, evaluated for the
+  control parts, and the report's paired-effects table has a row per control and seed."""
+  root, cfg, _ = experiment
+  copy = tmp_path / "experiment"
+  shutil.copytree(root, copy)
+  controls = ("frozen_verifier", "no_sneaky")
+  experiments.seeds(cfg, copy, 2, controls=controls)
+  for s in (0, 1):
+    init = copy / f"seed_{s}" / "init_players"
+    assert len(list(init.glob("prover_*"))) == 1 and len(list(init.glob("judges_*"))) == 1
+    for name in controls:
+      results = json.loads((copy / f"seed_{s}" / name / "evals" / "results.json").read_text())
+      assert set(experiments.CONTROL_PARTS) <= set(results) and "attacks" not in results
+  frozen = json.loads((copy / "seed_0" / "frozen_verifier" / "summary.json").read_text())
+  assert all(r["verifier_heldout_gain"] == 0.0 for r in frozen["rounds"])   # V_i = V_init
+  text = build.write_report(copy, evaluate=False).read_text()
+  assert "## Paired effects" in text
+  for name in ("game (src)", "correctness baseline", *controls):
+    assert f"| {name} | helpful accuracy | 2 |" in text

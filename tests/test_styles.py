@@ -3,6 +3,9 @@ budgeted checker: hand-computed renderings, verdicts and costs, and properties o
 thousands of generated problems."""
 
 import collections
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from configs import arith
 from pvg_jax.evals import judges
 from pvg_jax.worlds.arith import checker, flaws, problems, styles
 from pvg_jax.worlds.arith import world as arith_world
+from tests.conftest import REPO
 from tests.test_arith_world import HAND
 
 
@@ -134,3 +138,27 @@ def test_clause_costs_and_a_budget_that_binds_for_its_share():
   plain = arith.get_config("")
   assert judges.make_checker(plain.evals, arith_world.ArithWorld(plain.world, 0)).budget == (
       judges.canonical_budget(arith_world.ArithWorld(plain.world, 0)))
+
+
+@pytest.mark.slow
+def test_survey_of_a_styled_world(tmp_path):
+  """pvg-survey end to end at smoke size: trains the initial players of a styled world,
+  writes survey.json/.md with every role's style shares summing to 1 and every style's
+  generator pairs scored."""
+  out = subprocess.run([sys.executable, "-m", "pvg_jax.evals.survey", "--config",
+                        str(REPO / "configs" / "arith.py") + ":smoke,styles", "--workdir",
+                        str(tmp_path), "--problems", "16", "--samples", "2"],
+                       capture_output=True, text=True, timeout=600, cwd=REPO)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads((tmp_path / "survey.json").read_text())
+  for role in ("helpful", "sneaky"):
+    assert sum(r[f"{role}_share"] for r in result["samples"].values()) == pytest.approx(1.0)
+  assert set(result["generated"]) == set(styles.STYLES)
+  assert all(0.0 <= r["verifier_pairwise"] <= 1.0 for r in result["generated"].values())
+  assert result["checker_effort"] == {"terse": 6, "merged": 8}
+  assert "| style (generator-written) |" in (tmp_path / "survey.md").read_text()
+  bad = subprocess.run([sys.executable, "-m", "pvg_jax.evals.survey", "--config",
+                        str(REPO / "configs" / "gsm8k.py") + ":smoke", "--workdir",
+                        str(tmp_path / "g")], capture_output=True, text=True, timeout=300,
+                       cwd=REPO)
+  assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -66,7 +66,8 @@ def sample_pool_source(ctx: Context, source: int, policy_params) -> None:
 
 
 def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, dict]:
-  """Train the round's verifier on fresh balanced batches from pool sources 0..round_.
+  """Train the round's verifier on fresh balanced batches from pool sources 0..round_
+  (with game.verifier.steps = 0, no training: V_i = V_init, the frozen-verifier control).
 
   Starts from the initial verifier (or `previous_params` with warm_start_verifier). Every
   step draws its own `batch_size` problems and k balanced solutions each (pool.py), so the
@@ -87,8 +88,8 @@ def verifier_phase(ctx: Context, round_: int, previous_params) -> tuple[dict, di
   start = previous_params if g.warm_start_verifier else ctx.init.verifier_params
   state = ctx.fns.init_verifier_state(start)
   seq = ctx.world.layout.seq_len
-  steps = vg.steps if len(draws) else 0
-  if not steps:
+  steps = vg.steps if len(draws) else 0     # vg.steps = 0: the frozen-V_init control
+  if vg.steps and not steps:
     logging.warning("round %d: no pool problem has both correct and incorrect samples; the "
                     "verifier keeps its starting weights", round_)
   n_gen = round(vg.generator_share * vg.batch_size)

@@ -1,5 +1,6 @@
-"""Write <workdir>/report/: report.md (every number, mean [95% CI] over seeds), numbers.json
-(the per-seed values behind every table cell) and the PNG figures.
+"""Write <workdir>/report/: report.md (every number, mean [95% t-interval] over seeds, and the
+paired effects of effects.py), numbers.json (the per-seed values behind every table cell)
+and the PNG figures.
 
     pvg-report --workdir runs/main          (python -m pvg_jax.report.build ...)
 
@@ -16,7 +17,7 @@ import pathlib
 import numpy as np
 
 from pvg_jax import cli
-from pvg_jax.report import data, figures
+from pvg_jax.report import data, effects, figures
 from pvg_jax.report.data import INIT, Experiment
 
 K_REFERENCE = {   # METHOD 1.3, Kirchner et al. 2024 (humans / GPT-4 judges, GSM)
@@ -174,6 +175,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
     numbers[f"attack {reward} steps"] = {
         str(i): [a["steps"] for r in exp.game for a in r.get("attacks", [])
                  if a["reward"] == reward and a["round"] == i] for i in range(rounds)}
+  lines += effects.section(exp, numbers)
   lines += ["## Checkability training by round", "", *_table(header, rows), ""]
   stops = [f"seed {k}: " + ", ".join(f"r{i} {x['stop_reason']} @ {x['ppo_steps']}"
                                      for i, x in enumerate(r["summary"]["rounds"]))

@@ -13,6 +13,7 @@ import math
 import pathlib
 from collections.abc import Callable, Sequence
 
+from pvg_jax.config import CONTROLS
 from pvg_jax.report import stats
 
 INIT = -1
@@ -25,11 +26,14 @@ class Experiment:
   baseline: list[dict]             # results.json of the correctness-only baseline, per seed
   sweep: dict[str, dict]           # verifier size -> results.json of the seed-0 game
   reward: str
+  controls: dict[str, list[dict]] = dataclasses.field(default_factory=dict)
+                                   # control game (config.CONTROLS) -> results.json per seed
 
 
 def find_runs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path],
                                            dict[str, pathlib.Path]]:
-  """(game workdirs, baseline workdirs, sweep workdirs by verifier size) under `root`."""
+  """(game workdirs, baseline workdirs, sweep workdirs by verifier size) under `root`
+  (control games, find_controls, aside)."""
   seeds = sorted(root.glob("seed_*"), key=lambda p: int(p.name.split("_")[1]))
   if not seeds:
     if not (root / "config.json").exists():
@@ -41,7 +45,7 @@ def find_runs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path
   games, baselines = [], []
   for s in seeds:
     runs = [p for p in sorted(s.iterdir()) if (p / "config.json").exists()]
-    games += [p for p in runs if p.name != "correctness"]
+    games += [p for p in runs if p.name != "correctness" and p.name not in CONTROLS]
     baselines += [p for p in runs if p.name == "correctness"]
   if len({p.name for p in games}) > 1:
     raise ValueError(f"{root} holds games with different rewards "
@@ -52,6 +56,16 @@ def find_runs(root: pathlib.Path) -> tuple[list[pathlib.Path], list[pathlib.Path
     size = json.loads((games[0] / "config.json").read_text())["verifier"]["size"]
     sweep.setdefault(size, games[0])
   return games, baselines, sweep
+
+
+def find_controls(root: pathlib.Path) -> dict[str, list[pathlib.Path]]:
+  """Control game -> its workdirs, one per seed that has it (seed_<s>/<control>/)."""
+  out: dict[str, list[pathlib.Path]] = {}
+  for s in sorted(root.glob("seed_*"), key=lambda p: int(p.name.split("_")[1])):
+    for name in CONTROLS:
+      if (s / name / "config.json").exists():
+        out.setdefault(name, []).append(s / name)
+  return out
 
 
 def load(root: str | pathlib.Path, evaluate: Callable[[pathlib.Path], dict] | None = None
@@ -71,8 +85,9 @@ def load(root: str | pathlib.Path, evaluate: Callable[[pathlib.Path], dict] | No
 
   game = [results(w) for w in games]
   reward = game[0]["config"]["game"]["reward"] if game else "?"
+  controls = {name: [results(w) for w in dirs] for name, dirs in find_controls(root).items()}
   return Experiment(root, game, [results(w) for w in baselines],
-                    {k: results(w) for k, w in sweep.items()}, reward)
+                    {k: results(w) for k, w in sweep.items()}, reward, controls)
 
 
 # -- reading one run -----------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""Paired effects of the report (pvg_jax/report/effects.py) on hand-made runs."""
+
+import pytest
+
+from pvg_jax.report import effects
+from pvg_jax.report.data import Experiment
+
+
+def _run(seed: int, init: float, final: float, rounds: int = 2, reward: str = "src") -> dict:
+  """A results.json with the legibility entries effects reads: helpful accuracy `init` at
+  the initial players and `final` at the last round's last step (checker = accuracy)."""
+  steps = 4
+  entries = [{"round": -1, "step": 0, "accuracy": init, "checker": {"accuracy": init},
+              "panel": 0.5}]
+  entries += [{"round": r, "step": steps, "accuracy": final if r == rounds - 1 else 0.0,
+               "checker": {"accuracy": final if r == rounds - 1 else 0.0}, "panel": 0.5}
+              for r in range(rounds)]
+  return {"config": {"seed": seed, "game": {"reward": reward}},
+          "summary": {"rounds": [{"ppo_steps": steps}] * rounds}, "legibility": entries}
+
+
+def test_changes_and_baseline_differences_are_paired_by_seed():
+  inits = [0.40, 0.50, 0.45]
+  game = [_run(s, i, i + 0.02 + 0.001 * s) for s, i in enumerate(inits)]
+  base = [_run(s, i, i + 0.05, rounds=1, reward="correctness") for s, i in enumerate(inits)]
+  frozen = [_run(s, i, i) for s, i in enumerate(inits[:2])]     # one seed missing
+  exp = Experiment(None, game, base, {}, "src", {"frozen_verifier": frozen})
+  table = effects.effects(exp)
+  assert list(table) == ["game (src)", "correctness baseline", "frozen_verifier"]
+  acc = table["game (src)"]["helpful accuracy"]
+  assert acc["change"].mean == pytest.approx(0.021) and acc["change"].excludes_zero
+  assert acc["vs_baseline"].mean == pytest.approx(-0.029) and acc["vs_baseline"].excludes_zero
+  assert acc["final"].high - acc["final"].low > 10 * (acc["change"].high - acc["change"].low)
+  assert "vs_baseline" not in table["correctness baseline"]["helpful accuracy"]
+  frozen_change = table["frozen_verifier"]["helpful accuracy"]["change"]
+  assert frozen_change.n == 2 and frozen_change.mean == pytest.approx(0.0)
+  numbers = {}
+  text = "\n".join(effects.section(exp, numbers))
+  assert "| game (src) | helpful accuracy | 3 |" in text and "+0.021 [" in text
+  assert numbers["effects"]["frozen_verifier"]["helpful accuracy"]["change"] == [0.0, 0.0]
