@@ -22,6 +22,9 @@ from pvg_jax.games import checkability
 from pvg_jax.metrics import MetricWriter
 
 POST_HOC = ("evals",)  # config blocks read only after the game; changing them is allowed
+# where things are, not what is played: the initial players' cache is checked by its own
+# keys, so an experiment directory that was moved or copied resumes
+LOCATIONS = ("init_players_dir",)
 
 
 def game_config_diff(saved: dict, cfg) -> list[str]:
@@ -29,7 +32,7 @@ def game_config_diff(saved: dict, cfg) -> list[str]:
   current = json.loads(cfg.to_json_best_effort(sort_keys=True))
   legacy = {"compute_dtype": config_lib.DEFAULT_COMPUTE_DTYPE}   # runs saved before the key
   def game(c: dict) -> dict:
-    out = {**legacy, **{k: v for k, v in c.items() if k not in POST_HOC}}
+    out = {**legacy, **{k: v for k, v in c.items() if k not in POST_HOC + LOCATIONS}}
     if isinstance(out.get("world"), dict):
       out["world"] = config_lib.without_legacy_world_keys(out["world"])
     return out

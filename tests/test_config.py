@@ -118,3 +118,14 @@ def test_each_control_game_changes_one_key_and_is_valid(smoke_config, name):
   assert block == value
   with pytest.raises(config.ConfigError, match="unknown control game"):
     config.as_control(cfg, "placebo")
+
+
+def test_a_moved_experiment_keeps_its_config():
+  """init_players_dir says where the cache is, not what is played (the cache checks its
+  own keys): a run whose saved config differs only there is the same run."""
+  cfg = arith.get_config("smoke")
+  saved = json.loads(cfg.to_json_best_effort())
+  saved["init_players_dir"] = "/elsewhere/seed_0/init_players"
+  assert train.game_config_diff(saved, cfg) == []
+  saved["seed"] = 3
+  assert train.game_config_diff(saved, cfg) == ["seed"]
