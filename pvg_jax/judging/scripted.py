@@ -5,6 +5,7 @@ the analysis recovers what was put in."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -13,6 +14,10 @@ import urllib.request
 import numpy as np
 
 from pvg_jax.judging import campaign as campaign_lib
+
+# what a server killed mid-request raises: a refused or reset connection (OSError), or a
+# response cut off after its headers (http.client.IncompleteRead, an HTTPException)
+DISCONNECTED = (OSError, http.client.HTTPException)
 
 
 def call(url: str, body: dict | None = None, method: str | None = None) -> tuple[int, dict]:
@@ -38,7 +43,7 @@ def judge(base_url: str, judge_id: str, token: str, c: campaign_lib.Campaign,
   done: list[tuple[str, str]] = []
   try:
     status, state = call(api + "/start", method="POST")
-  except OSError:
+  except DISCONNECTED:
     if stop_on_disconnect:
       return done
     raise
@@ -52,7 +57,7 @@ def judge(base_url: str, judge_id: str, token: str, c: campaign_lib.Campaign,
       time.sleep(delay_s)
     try:
       status, state = call(api + "/answer", {"item": item.id, "answer": answer})
-    except OSError:                          # the server went away: stop, keep what was acked
+    except DISCONNECTED:                     # the server went away: stop, keep what was acked
       if stop_on_disconnect:
         break
       raise
