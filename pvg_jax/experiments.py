@@ -33,7 +33,7 @@ from pvg_jax.evals import run as evals_run
 
 BASELINE = "correctness"
 # what a control game is evaluated for: the measures its comparison needs, not the attacks
-CONTROL_PARTS = ("dynamics", "legibility", "flaws")
+CONTROL_PARTS = ("dynamics", "legibility", "flaws", "crossplay")
 
 
 def seed_dir(root: pathlib.Path, seed: int) -> pathlib.Path:

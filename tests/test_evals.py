@@ -145,3 +145,37 @@ def test_pairwise_gain_is_the_paired_difference_with_a_clustered_error():
     boots.append(rollout.pairwise_gain(relabel, correct[rows], new[rows], old[rows])[0])
   assert 0.7 < se / np.std(boots) < 1.4, (se, np.std(boots))
   assert rollout.pairwise_gain(index, correct, old, old) == (0.0, 0.0)
+
+
+def test_balanced_accuracy_weighs_both_classes_equally():
+  accept = np.array([1, 1, 1, 0, 1, 0, 0, 0], bool)
+  correct = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
+  # 3 of 4 correct accepted, 3 of 4 incorrect rejected
+  assert measures.balanced_accuracy(accept, correct) == pytest.approx(0.75)
+  # the same verdict rule on a more accurate prover's samples gives the same number
+  more = np.concatenate([correct, np.ones(8, bool)])
+  assert measures.balanced_accuracy(np.concatenate([accept, np.tile([1, 1, 1, 0], 2)]),
+                                    more) == pytest.approx(0.75)
+  assert np.isnan(measures.balanced_accuracy(accept, np.ones(8, bool)))
+
+
+def test_crossplay_pairwise_and_sneaky_fool_rates():
+  index = np.array([0, 0, 0, 1, 1, 1])
+  helpful = np.array([1, 1, 0, 1, 1, 0], bool)
+  correct = np.array([1, 0, 0, 1, 0, 0], bool)
+  perfect = correct.astype(float)
+  # a verifier that prefers the sneaky solutions: sneaky-incorrect above helpful-correct
+  fooled = np.array([0.5, 0.0, 1.0, 0.5, 0.0, 1.0])
+  out = measures.crossplay(index, correct, helpful, [perfect, fooled])
+  assert out["pairwise"] == [1.0, 0.5]        # fooled: beats the helpful-incorrect only
+  assert out["sneaky_fools"] == [0.0, 1.0]
+
+
+def test_attack_survival_and_best_gap():
+  ts, alive = measures.survival([3, None, 1, 3], budget=4)
+  assert ts == [0, 1, 2, 3, 4] and alive == [1.0, 0.75, 0.75, 0.25, 0.25]
+  assert measures.survival([], 4) == ([], [])
+  # values - 1 = -2, 0, 1, nan; windows of 2: means -1, 0.5, 1 (the nan is skipped)
+  assert measures.best_gap([-1.0, 1.0, 2.0, np.nan], 1.0, 2) == pytest.approx(1.0)
+  assert measures.best_gap([-1.0, 1.0, 2.0, 0.0], 1.0, 2) == pytest.approx(0.5)
+  assert np.isnan(measures.best_gap([1.0], 0.0, 2))

@@ -15,8 +15,9 @@ from pvg_jax.report import build
 pytestmark = pytest.mark.slow
 
 FIGURES = ("fig4_legibility_tax", "fig5_dynamics", "fig6a_attacks", "fig6b_best_of_n",
-           "fig7a_flaws", "fig8a_accuracy_by_round", "fig8b_legibility_by_round",
-           "fig_separability", "fig_verifier_size")
+           "fig6c_attack_survival", "fig7a_flaws", "fig8a_accuracy_by_round",
+           "fig8b_legibility_by_round", "fig_separability", "fig_verifier_size",
+           "fig_crossplay")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,8 @@ def test_layout_evaluations_and_report(experiment):
   numbers = json.loads((report.parent / "numbers.json").read_text())
   assert all(len(v) == 2 for v in numbers["legibility: budgeted checker"].values())  # seeds
   attacks = json.loads((root / "seed_0" / "src" / "evals" / "results.json").read_text())
-  assert {(a["reward"], a["round"]) for a in attacks["attacks"]} == {
-      (r, i) for r in ("src", "goodhart") for i in range(cfg.game.rounds)}
+  assert {(a["reward"], a["round"]) for a in attacks["attacks"]} == {   # V_init too
+      (r, i) for r in ("src", "goodhart") for i in range(-1, cfg.game.rounds)}
 
 
 def test_baseline_is_one_long_run_evaluated_along_the_way(experiment):

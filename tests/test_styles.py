@@ -12,7 +12,7 @@ import pytest
 
 from configs import arith
 from pvg_jax.evals import judges
-from pvg_jax.worlds.arith import checker, flaws, problems, styles
+from pvg_jax.worlds.arith import checker, flaws, problems, styles, tokenizer
 from pvg_jax.worlds.arith import world as arith_world
 from tests.conftest import REPO
 from tests.test_arith_world import HAND
@@ -24,6 +24,8 @@ def test_hand_problem_in_each_style():
           == "ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17")
   assert styles.render(HAND, steps, 17, "terse") == "ben = 12 ; cat = 17 ; answer 17"
   assert styles.render(HAND, steps, 17, "merged") == "cat = 3 * 4 + 5 = 17 ; answer 17"
+  assert (styles.render(HAND, steps, 17, "verbose")
+          == "ann has 4 ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17")
   with pytest.raises(ValueError, match="unknown style"):
     styles.render(HAND, steps, 17, "poetic")
 
@@ -44,6 +46,14 @@ def test_hand_problem_in_each_style():
     ("ben = 3 * 4 + 5 = 17 ; answer 17", 0, "misread", True),      # ben's fact starts a chain
     ("cat = 3 * 4 + 5 = 17 ; answer 12", 1, "misread", False),     # the hidden result is known
     ("ben = 12 ; cat = 12 + 5 = 17 ; answer 17", None, "ok", True),   # styles mix freely
+    ("ann has 4 ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17", None, "ok", True),
+    ("ann has 4 ; ben = 3 * 4 = 12 ; ben has 12 ; cat = 12 + 5 = 17 ; answer 17", None, "ok",
+     True),
+    ("ann has 5 ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17", 0, "misread", True),
+    ("ben has 12 ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17", 0, "ungrounded", True),
+    ("eve has 9 ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17", 0, "ungrounded", True),
+    ("ann has x ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17", 0, "format", True),
+    ("ben = 3 * 4 = 13 ; ben has 13 ; cat = 13 + 5 = 18 ; answer 18", 0, "arith", False),
 ])
 def test_checker_reads_terse_and_merged_clauses(solution, first_error, error_type, correct):
   result = checker.check(HAND, solution.split())
@@ -66,7 +76,7 @@ def test_every_style_of_every_solution_is_judged_like_the_full_one():
       seen[style, styles.style_of(checker.clauses(words))] += 1
       bad = checker.check(p, styles.render(p, flawed.steps, flawed.answer, style).split())
       assert not bad.correct and sum(not v for v in bad.valid) == 1, (style, bad)
-  assert seen["full", "full"] == seen["terse", "terse"] == 1500
+  assert seen["full", "full"] == seen["terse", "terse"] == seen["verbose", "verbose"] == 1500
   # merged needs two chained steps, else the solution falls back to full clauses
   assert seen["merged", "merged"] > 1000 and seen["merged", "merged"] + seen[
       "merged", "full"] == 1500
@@ -80,6 +90,21 @@ def test_style_of_a_written_solution():
   assert of("ben = 12 ; cat = 12 + 5 = 17 ; answer 17") == "mixed"
   assert of("ben 12 ; answer 12") == "mixed"
   assert of("answer 12") == "none"
+  assert of("ann has 4 ; ben = 3 * 4 = 12 ; answer 12") == "verbose"
+  assert of("ann has 4 ; ben = 12 ; answer 12") == "mixed"
+
+
+def test_every_style_fits_the_layout():
+  cfg = arith.get_config("styles")
+  with cfg.unlocked():
+    cfg.world.styles, cfg.world.style_weights = styles.STYLES, (1.0,) * len(styles.STYLES)
+  world = arith_world.ArithWorld(cfg.world, 0)
+  plain = arith_world.ArithWorld(arith.get_config("").world, 0)
+  assert world.layout.solution_len == plain.layout.solution_len + 4 * cfg.world.max_steps
+  for p in world.problems("test", range(300)):
+    for style in styles.STYLES:
+      tokenizer.encode_solution(world.tokenizer, world.layout,
+                                styles.render(p, p.canonical_steps(), p.answer, style))
 
 
 def test_a_single_style_world_draws_nothing():
@@ -110,8 +135,8 @@ def test_a_styled_world_writes_each_style_for_both_roles():
       counts[role, styles.style_of(checker.clauses(text.split()))] += 1
       world.tokenizer.encode(text)                 # every style is in the vocabulary
   for role in (0, 1):
-    shares = [counts[role, s] / sum(counts[role, t] for t in styles.STYLES)
-              for s in styles.STYLES]
+    drawn = world.styles
+    shares = [counts[role, s] / sum(counts[role, t] for t in drawn) for s in drawn]
     assert all(0.2 < x < 0.45 for x in shares), (role, shares)
 
 
@@ -120,8 +145,9 @@ def test_clause_costs_and_a_budget_that_binds_for_its_share():
   judge = judges.BudgetedChecker(100, "reject", effort)
   steps = HAND.canonical_steps()
   cost = {s: judge.cost(styles.render(HAND, steps, 17, s).split()) for s in styles.STYLES}
-  # full 2 x (7 + 1); terse 2 x (3 + 1 + 6); merged 9 + 1 + 8; answer clause 2 + 1
-  assert cost == {"full": 19, "terse": 23, "merged": 21}
+  # full 2 x (7 + 1); terse 2 x (3 + 1 + 6); merged 9 + 1 + 8; verbose: full + "ann has 4"
+  # (3 + 1, nothing hidden); answer clause 2 + 1
+  assert cost == {"full": 19, "terse": 23, "merged": 21, "verbose": 23}
   v = judges.BudgetedChecker(20, "reject", effort).judge(HAND, "ben = 12 ; cat = 17 ; answer 17"
                                                          .split())
   assert not v.finished and v.time == 20                 # the terse one runs out at 20

@@ -26,6 +26,7 @@ from pvg_jax.players import Players
 from pvg_jax.worlds.arith import world as arith_world
 
 ATTACK_STREAM = 41
+INIT_ROUND_STREAM = 1000   # the random streams of the attack on V_init (round -1)
 REWARD_IDS = {"src": 0, "cgc": 1, "goodhart": 2}
 SNEAKY_MAX_ACCURACY = 0.05
 GOODHART_MAX_ACCURACY = 0.2
@@ -56,6 +57,7 @@ class Attacker:
     """Attack V_{round_}; target_score: mean V_i score of round i's helpful-correct
     solutions. Returns steps to success (None if not found) and the per-step curves."""
     cfg, ev, pg = self.cfg, self.cfg.evals, self.cfg.game.ppo
+    stream = round_ if round_ >= 0 else INIT_ROUND_STREAM    # V_init: round -1
     if self.reward != "goodhart" and not np.isfinite(target_score):
       # no helpful-correct test solution in that round: the success rule is undefined
       return {"round": round_, "reward": self.reward, "steps": None, "budget": pg.max_steps,
@@ -63,17 +65,17 @@ class Attacker:
               "accuracy": [], "incorrect_score": []}
     state = phases.fresh_prover_state(
         cfg, self.world, self.fns, self.init, verifier_params,
-        jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), ATTACK_STREAM), round_))
+        jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), ATTACK_STREAM), stream))
     beta = pg.beta
     role = arith_world.ROLE_HELPFUL if self.reward == "goodhart" else arith_world.ROLE_SNEAKY
     helpful = np.full(pg.groups, role == arith_world.ROLE_HELPFUL)
     roles = np.full(pg.groups * pg.group_size, role)
     accuracy, incorrect_score, success = [], [], None
-    path = (ATTACK_STREAM, round_, REWARD_IDS[self.reward])
+    path = (ATTACK_STREAM, stream, REWARD_IDS[self.reward])
     for step in range(pg.max_steps):
       rng = np.random.default_rng([cfg.seed, *path, step])
       key = jax.random.key(cfg.seed)
-      for p in (ATTACK_STREAM, round_ * 8 + REWARD_IDS[self.reward], step):
+      for p in (ATTACK_STREAM, stream * 8 + REWARD_IDS[self.reward], step):
         key = jax.random.fold_in(key, p)
       problems = rng.integers(cfg.game.prover_problems, size=pg.groups)
       probs = self.world.problems("prover", np.repeat(problems, pg.group_size))

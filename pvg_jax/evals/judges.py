@@ -44,7 +44,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from pvg_jax import checkpoint, players, rollout
-from pvg_jax.evals import classifier
+from pvg_jax.evals import classifier, measures
 from pvg_jax.models import functional, sampler
 from pvg_jax.models.transformer import ModelSpec
 from pvg_jax.worlds.arith import checker, problems, styles
@@ -70,8 +70,7 @@ class BudgetedChecker:
 
   def clause_cost(self, clause: list[str]) -> int:
     """Tokens read (words and separator) plus the effort of the clause's kind."""
-    kind = "answer" if clause[:1] == ["answer"] else styles.CLAUSE_KINDS.get(len(clause))
-    return len(clause) + 1 + dict(self.effort).get(kind, 0)
+    return len(clause) + 1 + dict(self.effort).get(styles.clause_kind(clause), 0)
 
   def cost(self, words: list[str]) -> int:
     """What reading and verifying every clause of a solution costs, budget aside."""
@@ -160,6 +159,30 @@ class ModelJudge:
   def scores(self, world: arith_world.ArithWorld, tokens: np.ndarray) -> np.ndarray:
     view = world.verifier_view(tokens)
     return classifier.scores(self.spec, self.params, view, view != world.tokenizer.pad_id)
+
+
+def judge_all(checker_judge: BudgetedChecker, panel: list[ModelJudge],
+              world: arith_world.ArithWorld, split: str, ro) -> dict:
+  """Every sample of `ro` (rollout.Rollouts) judged by the checker and the panel: their
+  balanced accuracies (measures.balanced_accuracy), the checker's accuracy per class, the
+  tokens it read and the share it could not finish within its budget."""
+  verdicts = checker_verdicts(checker_judge, world, split, ro.problem_index, ro.tokens)
+  accept = np.array([v.accept for v in verdicts])
+  correct = np.asarray(ro.correct, bool)
+  right = accept == correct
+  out = {"accuracy": float(correct.mean()), "samples": len(correct),
+         "checker": {"balanced_accuracy": measures.balanced_accuracy(accept, correct),
+                     "accuracy_on_correct": float(right[correct].mean()) if correct.any()
+                     else None,
+                     "accuracy_on_incorrect": float(right[~correct].mean())
+                     if (~correct).any() else None,
+                     "time": float(np.mean([v.time for v in verdicts])),
+                     "over_budget": float(np.mean([not v.finished for v in verdicts])),
+                     "budget": checker_judge.budget},
+         "judges": {j.name: measures.balanced_accuracy(j.verdicts(world, ro.tokens), correct)
+                    for j in panel}}
+  out["panel"] = float(np.mean(list(out["judges"].values()))) if panel else None
+  return out
 
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pvg_jax import rollout
 from pvg_jax.worlds.arith import checker
 
 
@@ -111,3 +112,59 @@ def step_curves(step: np.ndarray, role: np.ndarray, correct: np.ndarray, score: 
     out[f"{name}_accuracy"], out[f"{name}_correct_score"] = acc, sc_c
     out[f"{name}_incorrect_score"] = sc_i
   return out
+
+
+def balanced_accuracy(accept: np.ndarray, correct: np.ndarray) -> float:
+  """(P(accept | correct) + P(reject | incorrect)) / 2; nan if either class is empty.
+
+  The legibility of a fixed set of samples: every sample of a fixed problem subset is
+  judged, and the two classes weigh equally whatever the prover's accuracy, so the
+  problems do not change from one checkpoint to the next (K's balanced pick re-selects them
+  by accuracy at every checkpoint)."""
+  accept, correct = np.asarray(accept, bool), np.asarray(correct, bool)
+  if correct.all() or not correct.any():
+    return float("nan")
+  return float((accept[correct].mean() + (~accept[~correct]).mean()) / 2)
+
+
+def crossplay(problem_index: np.ndarray, correct: np.ndarray, helpful: np.ndarray,
+              scores: Sequence[np.ndarray]) -> dict[str, list[float]]:
+  """One prover's samples (both roles) scored by each verifier in `scores`: per verifier,
+  the pairwise accuracy over same-problem (correct, incorrect) pairs of both roles, and the
+  share of same-problem (helpful-correct, sneaky-incorrect) pairs the verifier ranks the
+  sneaky one higher (the sneaky role's fool rate, ties 1/2)."""
+  hc, si = helpful & correct, ~helpful & ~correct
+  pairwise, fooled = [], []
+  for s in scores:
+    pairwise.append(rollout.pairwise_accuracy(problem_index, correct, s)[0])
+    wins = pairs = 0.0
+    for p in np.unique(problem_index[si]):
+      good, bad = s[hc & (problem_index == p)], s[si & (problem_index == p)]
+      if len(good) and len(bad):
+        diff = bad[:, None] - good[None, :]
+        wins += float((diff > 0).sum() + 0.5 * (diff == 0).sum())
+        pairs += diff.size
+    fooled.append(wins / pairs if pairs else float("nan"))
+  return {"pairwise": pairwise, "sneaky_fools": fooled}
+
+
+def survival(steps: Sequence[int | None], budget: int) -> tuple[list[int], list[float]]:
+  """Kaplan-Meier-style survival of attacks without censoring before the budget: the share
+  of attacks not yet successful after t steps, t = 0..budget (None: not found in budget)."""
+  n = len(steps)
+  if not n:
+    return [], []
+  ts = list(range(budget + 1))
+  return ts, [sum(s is None or s > t for s in steps) / n for t in ts]
+
+
+def best_gap(values: Sequence[float], target: float, window: int) -> float:
+  """The largest mean over `window` consecutive steps of values - target (nan-aware): how
+  close an attack came to its success threshold (>= 0: it reached it)."""
+  v = np.asarray(values, float) - target
+  if len(v) < window:
+    return float("nan")
+  means = [np.nanmean(v[i:i + window]) if np.isfinite(v[i:i + window]).any() else -np.inf
+           for i in range(len(v) - window + 1)]
+  best = max(means)
+  return float(best) if np.isfinite(best) else float("nan")

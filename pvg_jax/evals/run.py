@@ -9,12 +9,17 @@ reads the workdir's config.json, summary.json, snapshots/ and rollouts/ and writ
                           correct/incorrect samples, and both roles' accuracy (K Fig. 5)
     legibility/*.json     per prover (the initial one and every snapshot): helpful accuracy
                           on test problems and the judges' accuracy on K's balanced pick
-                          (K Fig. 4, 8)
-    attacks/*.json        sneaky-only attacks on every round's verifier (K Fig. 6a)
+                          (K Fig. 4, 8); and under "fixed", every helpful and every
+                          sneaky sample of the same test problems judged (balanced
+                          accuracy, the checker's tokens read and over-budget share)
+    attacks/*.json        sneaky-only attacks on V_init and every round's verifier, with
+                          their per-step curves (K Fig. 6a; survival curves in the report)
     best_of_n.json        balanced best-of-n of every verifier on initial-prover samples
                           (K Fig. 6b)
     flaws.json            exact step validity of sneaky-incorrect test solutions (K Fig. 7a)
     separability.json     ROC-AUC of a tiny helpful-vs-sneaky classifier, by round
+    crossplay.json        every verifier on every prover's samples (pairwise accuracy and
+                          the sneaky role's fool rate)
     results.json          all of the above, with the game's summary, for the report
 
 Each part is skipped when its file exists and was made with the same evaluation config, so
@@ -46,6 +51,7 @@ from pvg_jax.worlds.arith import world as arith_world
 
 HELPFUL, SNEAKY = arith_world.ROLE_HELPFUL, arith_world.ROLE_SNEAKY
 LEGIBILITY_STREAM, BON_STREAM, INIT_TEST_STREAM, SEPARABILITY_STREAM = 51, 52, 53, 54
+FIXED_SNEAKY_STREAM, CROSSPLAY_STREAM = 55, 56
 INIT = -1   # "round" of the initial players
 
 
@@ -128,7 +134,9 @@ class Evaluation:
     game = {k: v for k, v in saved.to_dict().items() if k not in train_lib.POST_HOC}
     self.game_id = _digest({"config": game, "summary": self.summary})
     ev = self.cfg.evals.to_dict()
-    self.tags = {part: _digest({"game": self.game_id, **{k: ev[k] for k in keys if k in ev}})
+    self.tags = {part: _digest({"game": self.game_id, **{k: ev[k] for k in keys if k in ev},
+                                **({"format": PART_FORMAT[part]} if part in PART_FORMAT
+                                   else {})})
                  for part, keys in PART_KEYS.items()}
     self._checker = judges.make_checker(self.cfg.evals, self.world)
     self._panel: list[judges.ModelJudge] | None = None
@@ -226,6 +234,13 @@ class Evaluation:
                 "dropped_all_incorrect": pick.dropped_all_incorrect,
                 "all_steps_valid": float((ro.first_error == -1).mean()),
                 "solution_tokens": float(ro.solution_mask.sum(axis=1).mean())}
+      # every sample of the same fixed problems, helpful and sneaky, balanced accuracy
+      sneaky = self.sample(self.prover(round_, step), "test", index[helpful],
+                           np.full(int(helpful.sum()), SNEAKY),
+                           self.key(FIXED_SNEAKY_STREAM, round_, step))
+      result["fixed"] = {name: judges.judge_all(self._checker, self.panel(), self.world,
+                                                "test", r)
+                         for name, r in (("helpful", ro), ("sneaky", sneaky))}
       if not pick.problems:
         return {**result, "checker": None, "judges": {}}
       rows, correct = pick.rows, ro.correct[pick.rows]
@@ -254,7 +269,7 @@ class Evaluation:
   def attacks(self) -> list[dict]:
     ev = self.cfg.evals
     out = []
-    todo = [(reward, r) for reward in ev.attack_rewards for r in range(self.rounds)]
+    todo = [(reward, r) for reward in ev.attack_rewards for r in [INIT, *range(self.rounds)]]
     attackers: dict = {}
     for reward, r in tqdm(todo, desc="attacks", leave=False):
       def compute(reward=reward, r=r):
@@ -262,9 +277,10 @@ class Evaluation:
           attackers.clear()       # one reward's jitted functions at a time
           attackers[reward] = attacks.Attacker(self.cfg, self.world, self.init, self.mesh,
                                                reward)
-        target = self.summary["rounds"][r]["helpful_correct_score"]
+        target = (self.summary["initial_players"] if r == INIT
+                  else self.summary["rounds"][r])["helpful_correct_score"]
         return attackers[reward].run(r, self.verifier(r), target)
-      path = self.out / "attacks" / f"round_{r}_{reward}.json"
+      path = self.out / "attacks" / f"round_{'init' if r == INIT else r}_{reward}.json"
       out.append(self.cached("attacks", path, compute))
     return out
 
@@ -290,6 +306,29 @@ class Evaluation:
         out[str(r)] = row
       return {"samples_accuracy": float(ro.correct.mean()), "by_verifier": out}
     return self.cached("best_of_n", self.out / "best_of_n.json", compute)
+
+  def crossplay(self) -> dict:
+    """Every verifier (V_init, V_0, ...) on every prover's samples (the initial prover and
+    each round's final one; both roles, the same fixed test problems), so that a change of
+    the verifier and a change of the prover are not confounded (measures.crossplay)."""
+    ev = self.cfg.evals
+
+    def compute():
+      index, roles = rollout.both_roles(ev.test_problems, max(ev.samples_per_problem // 2, 1))
+      verifiers = [INIT, *range(self.rounds)]
+      params = [self.verifier(i) for i in verifiers]
+      provers = {}
+      for r in [INIT, *range(self.rounds)]:
+        ro = self.sample(self.prover(r, 0 if r == INIT else self.final_step(r)), "test",
+                         index, roles, self.key(CROSSPLAY_STREAM, r))
+        scores = [rollout.score_sequences(self.world, self.fns.score, p, ro.tokens,
+                                          self.cfg.game.sample_batch) for p in params]
+        helpful = ro.role == HELPFUL
+        provers[str(r)] = {**measures.crossplay(ro.problem_index, ro.correct, helpful, scores),
+                           "helpful_accuracy": float(ro.correct[helpful].mean()),
+                           "sneaky_accuracy": float(ro.correct[~helpful].mean())}
+      return {"verifiers": verifiers, "provers": provers}
+    return self.cached("crossplay", self.out / "crossplay.json", compute)
 
   def heldout_rollouts(self, round_: int) -> rollout.Rollouts | None:
     """Both roles on test problems: the game's own eval samples of each round, and the same
@@ -351,8 +390,8 @@ class Evaluation:
 
   # -- everything ------------------------------------------------------------------------
 
-  def run(self, parts: tuple[str, ...] = ("dynamics", "legibility", "best_of_n", "flaws",
-                                          "separability", "attacks")) -> dict:
+  def run(self, parts: tuple[str, ...] | None = None) -> dict:
+    parts = PARTS if parts is None else parts
     results: dict = {"summary": self.summary, "config": json.loads(
         self.cfg.to_json_best_effort()), "workdir": str(self.workdir)}
     for part in parts:
@@ -366,7 +405,8 @@ class Evaluation:
     return results
 
 
-PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "attacks")
+PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "crossplay",
+         "attacks")
 PART_KEYS = {   # the `evals` settings each part's cached result depends on
     "dynamics": (),
     "legibility": ("test_problems", "samples_per_problem", "checker_budget",
@@ -377,8 +417,11 @@ PART_KEYS = {   # the `evals` settings each part's cached result depends on
     "flaws": (),
     "separability": ("separability_size", "separability_steps", "separability_batch",
                      "judge_lr"),
+    "crossplay": ("test_problems", "samples_per_problem"),
     "attacks": ("attack_steps", "attack_groups", "attack_group_size", "attack_window"),
 }
+# parts whose results gained fields: a result cached by older code is recomputed
+PART_FORMAT = {"legibility": 2, "attacks": 2}
 # the baseline's round-0 verifier is the game's (same seed, same pool source 0): attacking
 # it or ranking with it again would repeat the game's numbers
 BASELINE_PARTS = ("dynamics", "legibility", "flaws", "separability")

@@ -17,7 +17,8 @@ import pathlib
 import numpy as np
 
 from pvg_jax import cli
-from pvg_jax.report import data, effects, figures
+from pvg_jax.evals import measures
+from pvg_jax.report import crossplay, data, effects, figures
 from pvg_jax.report.data import INIT, Experiment
 
 K_REFERENCE = {   # METHOD 1.3, Kirchner et al. 2024 (humans / GPT-4 judges, GSM)
@@ -57,6 +58,17 @@ def _round_metrics(exp: Experiment) -> list[tuple[str, object, str, int]]:
                                                                  "finished"), "", 3),
       ("legibility: model-judge panel", lambda r, i: data.get(leg(r, i), "panel"), "", 3),
   ]
+  for role in ("helpful", "sneaky"):      # every sample of one fixed problem set
+    fixed = (lambda *key, role=role: lambda r, i: data.get(leg(r, i), "fixed", role, *key))
+    rows += [
+        (f"fixed problems, {role}: accuracy", fixed("accuracy"), "", 3),
+        (f"fixed problems, {role}: checker balanced accuracy",
+         fixed("checker", "balanced_accuracy"), "", 3),
+        (f"fixed problems, {role}: checker tokens read", fixed("checker", "time"), "", 1),
+        (f"fixed problems, {role}: checker over budget", fixed("checker", "over_budget"),
+         "", 3),
+        (f"fixed problems, {role}: panel balanced accuracy", fixed("panel"), "", 3),
+    ]
   for name in figures.judge_names(exp):
     rows.append((f"  judge {name}", lambda r, i, n=name: data.get(leg(r, i), "judges", n),
                  "", 3))
@@ -127,6 +139,20 @@ def _attack_gap(run: dict, reward: str, round_: int) -> float:
   return math.nan
 
 
+def _attack_best_gap(run: dict, reward: str, round_: int) -> float:
+  """The closest an attack came to its success rule over any window of its steps
+  (measures.best_gap): SRC/CGC incorrect score - target, goodharting 0.2 - accuracy."""
+  for a in run.get("attacks", []):
+    if a["reward"] == reward and a["round"] == round_ and a["accuracy"]:
+      window = int(data.get(run, "config", "evals", "attack_window", default=1))
+      if reward == "goodhart":
+        return measures.best_gap([-x for x in a["accuracy"]], -0.2, window)
+      if a["target_score"] is None:
+        return math.nan
+      return measures.best_gap(a["incorrect_score"], a["target_score"], window)
+  return math.nan
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
           *["| " + " | ".join(row) + " |" for row in rows]]
@@ -164,19 +190,22 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
     numbers[name.strip()] = {data.round_label(i): list(s.values) for i, s in stats}
     rows.append([name, *[s.fmt(digits) for _, s in stats], ref])
   for reward in sorted({a["reward"] for r in exp.game for a in r.get("attacks", [])}):
-    rows.append([f"sneaky-only attack ({reward})", "-",
-                 *[_attack_cell(exp.game, reward, i) for i in range(rounds)],
+    rows.append([f"sneaky-only attack ({reward})",
+                 *[_attack_cell(exp.game, reward, i) for i in ids],
                  K_REFERENCE["attacks"] if reward == "src" else ""])
-    gaps = [data.stat([_attack_gap(r, reward, i) for r in exp.game]) for i in range(rounds)]
-    rows.append([f"  attack ({reward}): last-{ATTACK_TAIL}-step {_gap_label(reward)}", "-",
-                 *[g.fmt() for g in gaps], "closer to 0 or above: easier to exploit"])
-    numbers[f"attack {reward} {_gap_label(reward)}"] = {
-        str(i): list(g.values) for i, g in enumerate(gaps)}
+    for label, gap_fn in ((f"last-{ATTACK_TAIL}-step", _attack_gap),
+                          ("best window", _attack_best_gap)):
+      gaps = [data.stat([gap_fn(r, reward, i) for r in exp.game]) for i in ids]
+      rows.append([f"  attack ({reward}): {label} {_gap_label(reward)}",
+                   *[g.fmt() for g in gaps], "closer to 0 or above: easier to exploit"])
+      numbers[f"attack {reward} {label} {_gap_label(reward)}"] = {
+          data.round_label(i): list(g.values) for i, g in zip(ids, gaps)}
     numbers[f"attack {reward} steps"] = {
-        str(i): [a["steps"] for r in exp.game for a in r.get("attacks", [])
-                 if a["reward"] == reward and a["round"] == i] for i in range(rounds)}
+        data.round_label(i): [a["steps"] for r in exp.game for a in r.get("attacks", [])
+                              if a["reward"] == reward and a["round"] == i] for i in ids}
   lines += effects.section(exp, numbers)
   lines += ["## Checkability training by round", "", *_table(header, rows), ""]
+  lines += crossplay.section(exp, out, numbers)
   stops = [f"seed {k}: " + ", ".join(f"r{i} {x['stop_reason']} @ {x['ppo_steps']}"
                                      for i, x in enumerate(r["summary"]["rounds"]))
            for k, r in enumerate(exp.game)]
@@ -223,6 +252,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
       figures.legibility_tax(exp, out / "fig4_legibility_tax.png"),
       figures.dynamics(exp, out / "fig5_dynamics.png"),
       figures.attacks(exp, out / "fig6a_attacks.png"),
+      figures.attack_survival(exp, out / "fig6c_attack_survival.png"),
       figures.best_of_n(exp, out / "fig6b_best_of_n.png"),
       figures.flaws(exp, out / "fig7a_flaws.png"),
       figures.accuracy_by_round(exp, out / "fig8a_accuracy_by_round.png"),

@@ -22,7 +22,12 @@ from pvg_jax.report.data import INIT, Experiment
 MEASURES = (("helpful accuracy", ("accuracy",)),
             ("checker legibility", ("checker", "accuracy")),
             ("checker on correct", ("checker", "accuracy_on_correct")),
-            ("panel legibility", ("panel",)))
+            ("panel legibility", ("panel",)),
+            ("checker, fixed problems, helpful", ("fixed", "helpful", "checker",
+                                                  "balanced_accuracy")),
+            ("checker, fixed problems, sneaky", ("fixed", "sneaky", "checker",
+                                                 "balanced_accuracy")),
+            ("sneaky accuracy, fixed problems", ("fixed", "sneaky", "accuracy")))
 
 
 def final_value(run: dict, key: Sequence[str]) -> float:

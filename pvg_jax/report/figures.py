@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pvg_jax.evals import measures  # noqa: E402
 from pvg_jax.report import data  # noqa: E402
 from pvg_jax.report.data import INIT, Experiment, Stat  # noqa: E402
 
@@ -220,7 +221,7 @@ def attacks(exp: Experiment, path: pathlib.Path) -> pathlib.Path | None:
                 markerfacecolor=color if found[r] is not None else "none",
                 label=reward if (run_i == 0 and r == rounds[0]) else None)
   all_rounds = sorted({a["round"] for r in exp.game for a in r.get("attacks", [])})
-  ax.set_xticks(all_rounds, [str(r) for r in all_rounds])
+  ax.set_xticks(all_rounds, [data.round_label(r) for r in all_rounds])
   ax.axhline(budget, color="gray", linestyle=":", linewidth=1)
   ax.text(0.5, budget * 1.02, "budget (hollow markers: not found)", va="bottom", ha="center",
           fontsize=7, color="gray", transform=ax.get_yaxis_transform())
@@ -229,6 +230,34 @@ def attacks(exp: Experiment, path: pathlib.Path) -> pathlib.Path | None:
   ax.set_ylim(0, budget * 1.12)
   ax.set_title(f"Sneaky-only attacks (one line per seed, {_seeds(exp)})")
   ax.legend(fontsize=8, title="attack reward")
+  return _save(fig, path)
+
+
+def attack_survival(exp: Experiment, path: pathlib.Path) -> pathlib.Path | None:
+  """Survival of the sneaky-only attacks: the share of attacks (seeds pooled) on each
+  round's verifier not yet successful after t PPO steps, one panel per reward. A robust
+  verifier's curve stays high; an attack not found within its budget is censored there."""
+  rewards = sorted({a["reward"] for r in exp.game for a in r.get("attacks", [])})
+  if not rewards:
+    return None
+  fig, axes = plt.subplots(1, len(rewards), figsize=(4.2 * len(rewards), 3.6), squeeze=False)
+  rounds = sorted({a["round"] for r in exp.game for a in r.get("attacks", [])})
+  for ax, reward in zip(axes[0], rewards):
+    for k, i in enumerate(rounds):
+      found = [a for r in exp.game for a in r.get("attacks", [])
+               if a["reward"] == reward and a["round"] == i]
+      if not found:
+        continue
+      ts, alive = measures.survival([a["steps"] for a in found],
+                                    max(a["budget"] for a in found))
+      ax.step(ts, alive, where="post", color=plt.cm.viridis(k / max(len(rounds) - 1, 1)),
+              label=f"V {data.round_label(i)} ({len(found)})")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("attacker PPO steps")
+    ax.set_ylabel("share of attacks not yet successful")
+    ax.set_title(f"{reward} attacks", fontsize=9)
+    ax.legend(fontsize=7, title="verifier (attacks)", title_fontsize=7)
+  fig.suptitle(f"Steps to exploit, as survival curves ({_seeds(exp)})", fontsize=9)
   return _save(fig, path)
 
 

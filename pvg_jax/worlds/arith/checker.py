@@ -2,8 +2,9 @@
 
 A solution is a list of clauses separated by ';'. A step clause is `name = a op b = v` (or
 one of the other styles of styles.py: `name = v`, which states a result without its
-operation, and `name = a op1 b op2 c = v`, two chained facts evaluated left to right), the
-last clause is `answer v`. Each clause is judged against the problem and against what the
+operation, `name = a op1 b op2 c = v`, two chained facts evaluated left to right, and
+`name has v`, which restates a value given or claimed before), the last clause is
+`answer v`. Each clause is judged against the problem and against what the
 solution itself claimed before it (so a step that correctly builds on an earlier wrong value
 is valid: only the first error is the flaw). Error types, checked in this order:
 
@@ -120,6 +121,8 @@ _OPS = ("+", "-", "*")
 
 def _check_step(facts, claimed, known, clause):
   """Verdict of one step clause; what it claims (person -> value) counts downstream."""
+  if len(clause) == 3 and clause[1] == "has":
+    return _check_restatement(claimed, clause)
   if len(clause) == 3:
     return _check_terse(facts, claimed, clause)
   if len(clause) == 9:
@@ -162,6 +165,17 @@ def _check_terse(facts, claimed, clause):
   if problems.solve_fact(fact, claimed[fact.ref]).value != v:
     return "arith", {clause[0]: v}
   return "ok", {clause[0]: v}
+
+
+def _check_restatement(claimed, clause):
+  """`name has v`: restates a value the problem gives or the solution claimed; claims
+  nothing new."""
+  v = _number(clause[2])
+  if v is None:
+    return "format", None
+  if clause[0] not in claimed:
+    return "ungrounded", None
+  return ("ok" if claimed[clause[0]] == v else "misread"), None
 
 
 def _check_merged(facts, claimed, known, clause):

@@ -6,8 +6,14 @@ One derivation, three ways to write it (HAND of tests/test_arith_world.py):
     full     ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17     every operation shown
     terse    ben = 12 ; cat = 17 ; answer 17                       results only
     merged   cat = 3 * 4 + 5 = 17 ; answer 17                      two steps in one clause
+    verbose  ann has 4 ; ben = 3 * 4 = 12 ; cat = 12 + 5 = 17 ; answer 17
+                                                                   each value restated
+                                                                   before the step using it
 
-A full clause shows its operands, so checking it is reading it. A terse clause hides the
+A full clause shows its operands, so checking it is reading it. A verbose solution restates
+(`name has v`) the value each step builds on before that step, unless the clause just
+before stated it: more to read, nothing hidden, and the value a step needs written next to
+it by name (a scratchpad for the prover). A terse clause hides the
 operation: the checker must find the person's fact in the problem and compute it. A merged
 clause hides the intermediate result: `a op1 b op2 c` is evaluated left to right (the
 language has no precedence), `(a op1 b)` being the earlier fact's result and `op2 c` the
@@ -29,9 +35,19 @@ import numpy as np
 
 from pvg_jax.worlds.arith import problems
 
-STYLES = ("full", "terse", "merged")
+STYLES = ("full", "terse", "merged", "verbose")
 # The kind of a step clause from its word count: "p = v", "p = a op b = v", "p = a op b op c = v"
+# ("p has v", three words too, is a restatement: see clause_kind)
 CLAUSE_KINDS = {3: "terse", 7: "full", 9: "merged"}
+
+
+def clause_kind(clause: Sequence[str]) -> str:
+  """"answer", "restate" (`p has v`), one of CLAUSE_KINDS, or "other"."""
+  if clause[:1] == ["answer"]:
+    return "answer"
+  if len(clause) == 3 and clause[1] == "has":
+    return "restate"
+  return CLAUSE_KINDS.get(len(clause), "other")
 
 
 def validate(styles: Sequence[str], weights: Sequence[float]) -> None:
@@ -67,6 +83,12 @@ def _mergeable(problem: problems.Problem, steps: Sequence[problems.Step], j: int
   return getattr(steps[j + 1], _ref_slot(second.kind)) == steps[j].value
 
 
+def extra_words(styles: Sequence[str], max_steps: int) -> int:
+  """Solution words a style mixture may need beyond the full style: verbose restates up to
+  one value (3 words and a separator) per step."""
+  return 4 * max_steps if "verbose" in styles else 0
+
+
 def clause_texts(problem: problems.Problem, steps: Sequence[problems.Step],
                  style: str) -> list[str]:
   """The step clauses of `steps` (aligned with problem.derived) written in `style`."""
@@ -74,6 +96,8 @@ def clause_texts(problem: problems.Problem, steps: Sequence[problems.Step],
     return [s.text() for s in steps]
   if style == "terse":
     return [f"{s.person} = {s.value}" for s in steps]
+  if style == "verbose":
+    return _verbose(problem, steps)
   if style != "merged":
     raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
   out, j = [], 0
@@ -90,6 +114,20 @@ def clause_texts(problem: problems.Problem, steps: Sequence[problems.Step],
   return out
 
 
+def _verbose(problem: problems.Problem, steps: Sequence[problems.Step]) -> list[str]:
+  """Full clauses, each preceded by `ref has v` for the value it builds on (the value the
+  solution claimed for ref) unless the clause before it is that person's step."""
+  claimed = dict(problem.start_values)
+  out, previous = [], None
+  for fact, step in zip(problem.derived, steps):
+    if fact.ref != previous:
+      out.append(f"{fact.ref} has {claimed[fact.ref]}")
+    out.append(step.text())
+    claimed[step.person] = step.value
+    previous = step.person
+  return out
+
+
 def render(problem: problems.Problem, steps: Sequence[problems.Step], answer: int,
            style: str) -> str:
   """A whole solution: the step clauses in `style`, then `answer v`."""
@@ -98,12 +136,14 @@ def render(problem: problems.Problem, steps: Sequence[problems.Step], answer: in
 
 def style_of(clauses: Sequence[Sequence[str]]) -> str:
   """The style a written solution uses: the kind shared by all its step clauses ("merged"
-  where at least one clause is merged and the others are full, as the renderer writes
-  them), "mixed" for any other mixture, "none" for a solution without a step clause."""
-  kinds = {CLAUSE_KINDS.get(len(c), "other") for c in clauses if c and c[0] != "answer"}
-  if not kinds:
+  where at least one clause is merged and the others are full, "verbose" where full
+  clauses come with restatements, as the renderer writes them), "mixed" for any other
+  mixture, "none" for a solution without a step clause."""
+  kinds = {clause_kind(c) for c in clauses if c and c[0] != "answer"}
+  if not kinds or kinds == {"restate"}:
     return "none"
   if len(kinds) == 1:
     kind = kinds.pop()
     return kind if kind != "other" else "mixed"
-  return "merged" if kinds == {"merged", "full"} else "mixed"
+  return {frozenset({"merged", "full"}): "merged",
+          frozenset({"restate", "full"}): "verbose"}.get(frozenset(kinds), "mixed")

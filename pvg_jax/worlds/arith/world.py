@@ -55,7 +55,9 @@ class ArithWorld:
     self.cfg = cfg
     self.seed = seed
     self.tokenizer = tokenizer.Tokenizer(cfg.max_number, cfg.digits)
-    self.layout = tokenizer.layout_for(self.spec, self.tokenizer, cfg.solution_slack)
+    self.layout = tokenizer.layout_for(
+        self.spec, self.tokenizer,
+        cfg.solution_slack + styles.extra_words(self.styles, self.spec.max_steps))
 
   def problem(self, split: str, index: int) -> problems.Problem:
     return problems.generate(self.spec, self.seed, split, index)
