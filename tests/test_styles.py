@@ -170,19 +170,24 @@ def test_clause_costs_and_a_budget_that_binds_for_its_share():
 def test_survey_of_a_styled_world(tmp_path):
   """pvg-survey end to end at smoke size: trains the initial players of a styled world,
   writes survey.json/.md with every role's style shares summing to 1 and every style's
-  generator pairs scored."""
+  generator pairs scored, before and after a short correctness probe."""
   out = subprocess.run([sys.executable, "-m", "pvg_jax.evals.survey", "--config",
                         str(REPO / "configs" / "arith.py") + ":smoke,styles", "--workdir",
-                        str(tmp_path), "--problems", "16", "--samples", "2"],
+                        str(tmp_path), "--problems", "16", "--samples", "2", "--probe",
+                        "correctness", "--probe_steps", "2"],
                        capture_output=True, text=True, timeout=600, cwd=REPO)
   assert out.returncode == 0, out.stderr[-2000:]
   result = json.loads((tmp_path / "survey.json").read_text())
   for role in ("helpful", "sneaky"):
     assert sum(r[f"{role}_share"] for r in result["samples"].values()) == pytest.approx(1.0)
-  assert set(result["generated"]) == set(styles.STYLES)
+  assert set(result["generated"]) == {"full", "terse", "merged"}   # the styles option
   assert all(0.0 <= r["verifier_pairwise"] <= 1.0 for r in result["generated"].values())
   assert result["checker_effort"] == {"terse": 6, "merged": 8}
   assert "| style (generator-written) |" in (tmp_path / "survey.md").read_text()
+  after = result["after_probe"]
+  assert (after["probe"], after["steps"]) == ("correctness", 2)
+  assert sum(r["helpful_share"] for r in after["samples"].values()) == pytest.approx(1.0)
+  assert after["generated"] == result["generated"]          # the verifier did not move
   bad = subprocess.run([sys.executable, "-m", "pvg_jax.evals.survey", "--config",
                         str(REPO / "configs" / "gsm8k.py") + ":smoke", "--workdir",
                         str(tmp_path / "g")], capture_output=True, text=True, timeout=300,

@@ -8,7 +8,9 @@ test problems, per solution style (worlds/arith/styles.py):
 
 - the initial prover's samples: each role's share of each style and its accuracy in it;
 - the budgeted checker on those samples (all of them, not a balanced pick): its mean cost,
-  the share that exhausts the budget, its accuracy (accept == correct);
+  the share that exhausts the budget (of all samples and of the correct ones: a wrong one
+  is mostly rejected at its first invalid clause, before the budget runs out), its
+  accuracy (accept == correct);
 - the initial verifier: ROC-AUC of its score for correctness among the samples of a style
   (both roles pooled), and its pairwise accuracy on generator pairs written in that style
   (the canonical and a flaw-injected solution of one problem), which no sampling noise
@@ -19,11 +21,15 @@ test problems, per solution style (worlds/arith/styles.py):
 From these the direction of each of K's findings follows if the mechanism works (docs):
 a style that is more accurate for the prover and costlier for the checker is where
 correctness-only RL can drift and lose legibility; a style the verifier ranks worse is
-where a sneaky prover can hide. Writes <workdir>/survey.json and survey.md.
+where a sneaky prover can hide. With `--probe correctness` the survey is repeated after that
+many PPO steps of the correctness-only probe (games/probes.py): whether correctness-only RL
+moves the style mix, measured rather than predicted. Writes <workdir>/survey.json and
+survey.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -99,6 +105,7 @@ def survey(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld, init: 
     sel = style == s
     row.update(samples=int(sel.sum()), checker_cost=_mean(cost[sel]),
                checker_over_budget=_mean(~finished[sel]),
+               checker_over_budget_correct=_mean(~finished[sel & ro.correct]),
                checker_accuracy=_mean(accept[sel] == ro.correct[sel]),
                verifier_auc=(rollout.roc_auc(ro.correct[sel], scores[sel])
                              if sel.sum() > 1 else None))
@@ -132,14 +139,16 @@ def format_table(result: dict) -> str:
            f"{result['sneaky_accuracy']:.3f}; over budget {result['checker_over_budget']:.3f}",
            "",
            "| style | helpful share | helpful acc | sneaky share | sneaky acc | checker cost | "
-           "over budget | checker acc | verifier AUC |", "|---|---|---|---|---|---|---|---|---|"]
+           "over budget | over budget (correct) | checker acc | verifier AUC |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
   for s, r in result["samples"].items():
     if not r["samples"]:
       continue
     lines.append(f"| {s} | {f(r['helpful_share'])} | {f(r['helpful_accuracy'])} | "
                  f"{f(r['sneaky_share'])} | {f(r['sneaky_accuracy'])} | "
                  f"{f(r['checker_cost'], 1)} | {f(r['checker_over_budget'])} | "
-                 f"{f(r['checker_accuracy'])} | {f(r['verifier_auc'])} |")
+                 f"{f(r['checker_over_budget_correct'])} | {f(r['checker_accuracy'])} | "
+                 f"{f(r['verifier_auc'])} |")
   lines += ["", "| style (generator-written) | verifier pairwise | checker cost | over budget |",
             "|---|---|---|---|"]
   for s, r in result["generated"].items():
@@ -174,6 +183,16 @@ def main(argv) -> None:
   world = arith_world.ArithWorld(cfg.world, cfg.seed)
   result = survey(cfg, world, init, f.problems, f.samples)
   table = format_table(result)
+  if f.probe:                         # what PPO with that probe's reward does to the mix
+    from pvg_jax.games import probes
+    if f.probe not in probes.PROBES:
+      raise cli.UserError(f"--probe: unknown {f.probe!r}; choose from {sorted(probes.PROBES)}")
+    run = probes.run_probe(cfg, world, init, mesh, f.probe, f.probe_steps, keep_state=True)
+    moved = dataclasses.replace(init, prover_params=run["state"]["params"]["policy"])
+    result["after_probe"] = {"probe": f.probe, "steps": f.probe_steps,
+                             **survey(cfg, world, moved, f.problems, f.samples)}
+    table += (f"\n\nAfter {f.probe_steps} PPO steps of the {f.probe!r} probe "
+              f"(games/probes.py):\n\n" + format_table(result["after_probe"]))
   if jax.process_index() == 0:
     files.atomic_write_text(workdir / "survey.json", json.dumps(result, indent=1))
     files.atomic_write_text(workdir / "survey.md", table + "\n")
@@ -189,6 +208,9 @@ def run() -> None:
                       "players' cache) go.")
   flags.DEFINE_integer("problems", 512, "Test problems sampled and paired.")
   flags.DEFINE_integer("samples", 4, "Prover samples per problem and role.")
+  flags.DEFINE_string("probe", "", "Also survey the prover after this learning probe's PPO "
+                      "(e.g. correctness: does correctness-only RL change the style mix?).")
+  flags.DEFINE_integer("probe_steps", 60, "PPO steps of --probe.")
   flags.mark_flags_as_required(["config", "workdir"])
   cli.run_app("pvg-survey", main)
 
