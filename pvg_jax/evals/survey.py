@@ -54,6 +54,10 @@ def _mean(x: np.ndarray) -> float | None:
   return float(np.mean(x)) if len(x) else None
 
 
+def _finite_or_none(x: float) -> float | None:
+  return float(x) if np.isfinite(x) else None     # e.g. an AUC over one class
+
+
 def generator_pairs(world: arith_world.ArithWorld, style: str, n: int, seed: int
                     ) -> np.ndarray:
   """[2n, T] token rows: rows 2i, 2i+1 are the canonical and a flaw-injected solution of
@@ -107,8 +111,7 @@ def survey(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld, init: 
                checker_over_budget=_mean(~finished[sel]),
                checker_over_budget_correct=_mean(~finished[sel & ro.correct]),
                checker_accuracy=_mean(accept[sel] == ro.correct[sel]),
-               verifier_auc=(rollout.roc_auc(ro.correct[sel], scores[sel])
-                             if sel.sum() > 1 else None))
+               verifier_auc=_finite_or_none(rollout.roc_auc(ro.correct[sel], scores[sel])))
     samples[s] = row
 
   generated = {}
