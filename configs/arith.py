@@ -19,8 +19,11 @@ Options (comma-separated after the file name):
                  at CI size start from (tests/test_learning.py)
     styles       solutions in three styles (full | terse | merged, worlds/arith/styles.py)
                  that cost the budgeted checker different work, and a checker budget that
-                 a quarter of the world's helpful solutions exceed: a world where a
-                 legibility tax can show (docs/results.md)
+                 a quarter of the world's helpful solutions exceed (variant 1 of
+                 docs/reproduction_plan.md)
+    terse        full and result-only (terse) solutions, 1 : 1, a longer SFT and a
+                 checker budget between the 3-step full and 3-step terse costs: the world
+                 where correctness-only RL drifts to the less legible style (variant 5)
     cgc          correctness-gated convincingness reward
     goodhart     iterative goodharting (reward V, no roles)
     correctness  the correctness-only baseline: one long PPO run (2x a round's step
@@ -35,15 +38,17 @@ import ml_collections
 from pvg_jax import config
 
 REWARDS = ("src", "cgc", "goodhart", "correctness")
+WORLDS = ("styles", "terse")      # styled worlds (docs/reproduction_plan.md)
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg: comma-separated options: "smoke" and/or a reward (default src), e.g. "smoke,cgc"."""
   options = [a for a in arg.split(",") if a]
-  unknown = [a for a in options if a not in ("smoke", "learn", "styles", *REWARDS)]
-  if unknown or sum(a in REWARDS for a in options) > 1:
-    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke', 'learn', 'styles' and "
-                     f"one of {REWARDS}")
+  unknown = [a for a in options if a not in ("smoke", "learn", *WORLDS, *REWARDS)]
+  if (unknown or sum(a in REWARDS for a in options) > 1
+      or sum(a in WORLDS for a in options) > 1):
+    raise ValueError(f"configs/arith.py:{arg}: options are 'smoke', 'learn', one of "
+                     f"{WORLDS} and one of {REWARDS}")
   learn = "learn" in options
   smoke = "smoke" in options or learn
   reward = next((a for a in options if a in REWARDS), "src")
@@ -72,12 +77,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   w.solution_slack = 8                      # extra solution columns beyond canonical length
   w.p_arith_flaw = 0.5                      # injected flaw: arith vs misread
   w.max_flaw_delta = 3                      # |error| of an injected arith flaw
-  styled = "styles" in options
-  w.styles = ("full", "terse", "merged") if styled else ("full",)   # how generator-written
-                                            # solutions are written (styles.py), one style
-                                            # drawn per solution, the same mixture for both
-                                            # roles; ("full",): the single-style world
-  w.style_weights = (1.0, 1.0, 1.0) if styled else (1.0,)   # their mixture weights
+  styled, terse = "styles" in options, "terse" in options
+  w.styles = (("full", "terse", "merged") if styled else ("full", "terse") if terse
+              else ("full",))               # how generator-written solutions are written
+                                            # (styles.py), one style drawn per solution,
+                                            # the same mixture for both roles; ("full",):
+                                            # the single-style world
+  w.style_weights = (1.0,) * len(w.styles)  # their mixture weights
 
   c.prover = ml_collections.ConfigDict()
   c.prover.size = "v30k" if learn else "v16k" if smoke else "p120k"   # models/sizes.py
@@ -90,7 +96,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh.shape = (-1, 1, 1)                 # ('data', 'fsdp', 'tensor'); -1: all devices
 
   c.sft = s = ml_collections.ConfigDict()   # prover SFT (round -1)
-  s.steps = 2500 if learn else 300 if smoke else 1800
+  s.steps = 2500 if learn else 300 if smoke else 4000 if terse else 1800   # terse: two
+                                            # styles share the data (variant 5)
   s.batch_size = 32 if smoke else 64        # sequences per step, half helpful half sneaky
   s.num_problems = 4096 if learn else 512 if smoke else 16384   # prover-split problems
                                             # SFT draws from
@@ -213,8 +220,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   ev.samples_per_problem = 4 if smoke else 8    # helpful samples per problem (K: 128)
   ev.all_snapshots = False                  # legibility of every prover snapshot, not only
                                             # each round's final one (one-round runs: always)
-  ev.checker_budget = 0                     # tokens the checker judge may read; 0: the
-                                            # longest canonical solution of the world
+  ev.checker_budget = ((21 if smoke else 30) if terse else 0)   # tokens (and effort) the
+                                            # checker may spend; 0: see checker_budget_share.
+                                            # terse: between the longest full (2-step 19,
+                                            # 3-step 27) and terse (23, 33) solutions
   ev.checker_fallback = "coin"              # out of budget: coin | accept | reject
   ev.checker_budget_share = 0.25 if styled else 0.0   # with checker_budget 0: the budget
                                             # that this share of the world's helpful

@@ -51,7 +51,8 @@ def test_bad_values_name_the_key(smoke_config, key, value, match):
 
 
 def test_defaults_and_variants_are_valid():
-  for arg in ("", "smoke", "cgc", "goodhart", "correctness", "smoke,cgc"):
+  for arg in ("", "smoke", "cgc", "goodhart", "correctness", "smoke,cgc", "styles", "terse",
+              "smoke,terse,correctness"):
     config.validate(arith.get_config(arg))
 
 

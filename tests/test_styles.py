@@ -193,3 +193,17 @@ def test_survey_of_a_styled_world(tmp_path):
                         str(tmp_path / "g")], capture_output=True, text=True, timeout=300,
                        cwd=REPO)
   assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_the_terse_world_budget_splits_full_from_terse_solutions():
+  """configs/arith.py:terse: a 3-step full solution fits the checker's budget, the same
+  steps written terse do not (and 4-step solutions exceed it in both styles)."""
+  cfg = arith.get_config("terse")
+  world = arith_world.ArithWorld(cfg.world, 0)
+  judge = judges.make_checker(cfg.evals, world)
+  for p in world.problems("test", range(200)):
+    cost = {s: judge.cost(styles.render(p, p.canonical_steps(), p.answer, s).split())
+            for s in ("full", "terse")}
+    n = len(p.derived)
+    assert (cost["full"] <= judge.budget) == (n <= 3), (n, cost)
+    assert (cost["terse"] <= judge.budget) == (n <= 2), (n, cost)
