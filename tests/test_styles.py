@@ -193,6 +193,12 @@ def test_survey_of_a_styled_world(tmp_path):
                         str(tmp_path / "g")], capture_output=True, text=True, timeout=300,
                        cwd=REPO)
   assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+  typo = subprocess.run([sys.executable, "-m", "pvg_jax.evals.survey", "--config",
+                         str(REPO / "configs" / "arith.py") + ":smoke,styles", "--workdir",
+                         str(tmp_path / "t"), "--probe", "zeroo"], capture_output=True,
+                        text=True, timeout=300, cwd=REPO)
+  assert typo.returncode == 2 and "--probe: unknown 'zeroo'" in typo.stderr, typo.stderr
+  assert len(typo.stderr.strip().splitlines()) == 1 and not (tmp_path / "t").exists()
 
 
 def test_the_terse_world_budget_splits_full_from_terse_solutions():

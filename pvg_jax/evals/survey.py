@@ -166,6 +166,7 @@ def main(argv) -> None:
 
   from pvg_jax import config as config_lib
   from pvg_jax import players, sharding
+  from pvg_jax.games import probes
   from pvg_jax.metrics import MetricWriter
   if len(argv) > 1:
     raise cli.UserError(f"unexpected arguments: {argv[1:]}")
@@ -176,6 +177,8 @@ def main(argv) -> None:
   if config_lib.world_name(cfg) != "arith":
     raise cli.UserError("pvg-survey measures the arith world's solution styles; "
                         f"config.world.name is {config_lib.world_name(cfg)!r}")
+  if f.probe and f.probe not in probes.PROBES:          # before anything is built
+    raise cli.UserError(f"--probe: unknown {f.probe!r}; choose from {sorted(probes.PROBES)}")
   workdir = pathlib.Path(f.workdir)
   mesh = sharding.make_mesh(cfg.mesh.shape)
   writer = MetricWriter(workdir)
@@ -187,9 +190,6 @@ def main(argv) -> None:
   result = survey(cfg, world, init, f.problems, f.samples)
   table = format_table(result)
   if f.probe:                         # what PPO with that probe's reward does to the mix
-    from pvg_jax.games import probes
-    if f.probe not in probes.PROBES:
-      raise cli.UserError(f"--probe: unknown {f.probe!r}; choose from {sorted(probes.PROBES)}")
     run = probes.run_probe(cfg, world, init, mesh, f.probe, f.probe_steps, keep_state=True)
     moved = dataclasses.replace(init, prover_params=run["state"]["params"]["policy"])
     result["after_probe"] = {"probe": f.probe, "steps": f.probe_steps,
