@@ -70,24 +70,38 @@ def _train_and_evaluate(cfg, workdir: pathlib.Path, parts: tuple[str, ...] | Non
 
 def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,
           baseline: bool = True, controls: tuple[str, ...] = (),
-          control_parts: tuple[str, ...] | None = CONTROL_PARTS) -> list[pathlib.Path]:
+          control_parts: tuple[str, ...] | None = CONTROL_PARTS,
+          parts: tuple[str, ...] | None = None) -> list[pathlib.Path]:
   """Games (baselines, control games) for seeds 0..n-1, each evaluated (control games with
-  `control_parts` only); returns their workdirs. A seed's runs share its initial players."""
+  `control_parts` only); returns their workdirs. A seed's runs share its initial players.
+  `parts` (default: all that apply) restricts every run's evaluations, e.g. to run all the
+  games and their cheap evaluations before the attacks."""
   for name in controls:
     if name not in config_lib.CONTROLS:
       raise cli.UserError(f"--controls: unknown {name!r}; choose from "
                           f"{sorted(config_lib.CONTROLS)}")
+  for part in parts or ():
+    if part not in evals_run.PARTS:
+      raise cli.UserError(f"--parts: unknown {part!r}; choose from {evals_run.PARTS}")
+
+  def only(applicable: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if parts is None:
+      return applicable
+    return tuple(p for p in (applicable or evals_run.PARTS) if p in parts)
+
   done = []
   for seed in range(n_seeds):
-    runs = [(cfg.game.reward, run_config(cfg, root, seed), None)]
+    base_parts = only(evals_run.BASELINE_PARTS)
+    runs = [(cfg.game.reward, run_config(cfg, root, seed),
+             base_parts if cfg.game.reward == BASELINE else only(None))]
     if baseline and cfg.game.reward != BASELINE:
-      runs.append((BASELINE, run_config(cfg, root, seed, BASELINE), None))
-    runs += [(name, run_config(cfg, root, seed, control=name), control_parts)
+      runs.append((BASELINE, run_config(cfg, root, seed, BASELINE), base_parts))
+    runs += [(name, run_config(cfg, root, seed, control=name), only(control_parts))
              for name in controls]
-    for name, run_cfg, parts in runs:
+    for name, run_cfg, run_parts in runs:
       workdir = seed_dir(root, seed) / name
       logging.warning("seed %d: %s in %s", seed, name, workdir)
-      _train_and_evaluate(run_cfg, workdir, parts)
+      _train_and_evaluate(run_cfg, workdir, run_parts)
       done.append(workdir)
   return done
 
@@ -112,7 +126,8 @@ def main(argv) -> None:
   f = flags.FLAGS
   root, cfg = pathlib.Path(f.workdir), f.config
   if f.seeds:
-    seeds(cfg, root, f.seeds, f.baseline, tuple(f.controls))
+    seeds(cfg, root, f.seeds, f.baseline, tuple(f.controls),
+          parts=tuple(f.parts) if f.parts else None)
   if f.sweep:
     sweep(cfg, root, f.sweep)
   if f.report:
@@ -129,6 +144,8 @@ def run() -> None:
   flags.DEFINE_bool("baseline", True, "Also run the correctness-only baseline.")
   flags.DEFINE_list("controls", [], "Control games per seed, of "
                     f"{sorted(config_lib.CONTROLS)} (e.g. all of them, comma-separated).")
+  flags.DEFINE_list("parts", [], "Evaluations to run per game (default: all that apply; "
+                    "the others can follow in a later call, their results are cached).")
   flags.DEFINE_list("sweep", [], "Verifier sizes for the size sweep (seed 0).")
   flags.DEFINE_bool("report", True, "Write <workdir>/report/ at the end.")
   flags.mark_flags_as_required(["config", "workdir"])

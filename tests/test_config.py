@@ -130,3 +130,23 @@ def test_a_moved_experiment_keeps_its_config():
   assert train.game_config_diff(saved, cfg) == []
   saved["seed"] = 3
   assert train.game_config_diff(saved, cfg) == ["seed"]
+
+
+def test_experiment_parts_restrict_every_runs_evaluations(smoke_config, tmp_path,
+                                                         monkeypatch):
+  """pvg-experiments --parts: each run is evaluated for the asked parts that apply to it
+  (the baseline and controls never gain the attacks), in seed-major order."""
+  from pvg_jax import cli, experiments
+  calls = []
+  monkeypatch.setattr(experiments, "_train_and_evaluate",
+                      lambda cfg, workdir, parts: calls.append((workdir.name, parts)))
+  experiments.seeds(smoke_config, tmp_path, 2, controls=("no_sneaky",),
+                    parts=("dynamics", "attacks"))
+  assert calls == [("src", ("dynamics", "attacks")), ("correctness", ("dynamics",)),
+                   ("no_sneaky", ("dynamics",))] * 2
+  calls.clear()
+  experiments.seeds(smoke_config, tmp_path, 1, controls=("no_sneaky",))
+  assert calls == [("src", None), ("correctness", experiments.evals_run.BASELINE_PARTS),
+                   ("no_sneaky", experiments.CONTROL_PARTS)]
+  with pytest.raises(cli.UserError, match="--parts: unknown 'atacks'"):
+    experiments.seeds(smoke_config, tmp_path, 1, parts=("atacks",))
