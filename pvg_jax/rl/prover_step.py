@@ -83,7 +83,9 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
                      cfg: ml_collections.ConfigDict, reward: str, format_penalty: bool,
                      groups: int, group_size: int, train_policy: bool = True,
                      share_prompts: bool = True):
-  """(state, ref_params, verifier_params, batch, beta, key) -> (state, beta, scores, metrics).
+  """(state, ref_params, verifier_params, batch, beta, key) -> (state, beta, scores, metrics):
+  the verifier's scores, the game's reward (rewards.REWARDS[reward]) on them, then
+  `make_policy_update`'s PPO iteration.
 
   state["params"] = {"policy": ...[, "critic": ...]} (critic iff critic_spec is given,
   which cfg.advantages == "gae" requires). batch: tokens / verifier_tokens / kv_mask [N, T]
@@ -100,9 +102,36 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
   runs the prompt once per group (`functional.predicting_states`). False: every row on
   its own (the same numbers up to float rounding, at up to ~2x the cost).
   """
+  reward_fn = rewards.REWARDS[reward]
+  update = make_policy_update(policy_spec, critic_spec, tx, cfg, groups, group_size,
+                              train_policy, share_prompts)
+
+  def step(state, ref_params, verifier_params, batch, beta, key):
+    shape = (groups, group_size)
+    scores = functional.scores(verifier_spec, verifier_params, batch["verifier_tokens"],
+                               batch["kv_mask"])
+    final = reward_fn(scores.reshape(shape), batch["correct"].reshape(shape), batch["helpful"])
+    if format_penalty:
+      final = rewards.with_format_penalty(final, batch["parseable"].reshape(shape))
+    state, beta, metrics = update(state, ref_params, batch, final.reshape(-1), beta, key)
+    return state, beta, scores, metrics
+
+  return step
+
+
+def make_policy_update(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
+                       tx: optax.GradientTransformation, cfg: ml_collections.ConfigDict,
+                       groups: int, group_size: int, train_policy: bool = True,
+                       share_prompts: bool = True):
+  """(state, ref_params, batch, final, beta, key) -> (state, beta, metrics): one PPO
+  iteration from final rewards [N] of N = groups * group_size sampled rows, whatever made
+  them (a verifier's reward here, a judge's in the debate game). batch: tokens / kv_mask
+  [N, T], loss_mask [N, S], helpful [groups] bool (the row groups advantages are scaled
+  by with whiten="role"; the debate game passes the side), other_role_tokens [N, T] with
+  cfg.role_anchor. The other arguments as in `make_prover_step`.
+  """
   if (cfg.advantages == "gae") != (critic_spec is not None):
     raise ValueError(f"advantages={cfg.advantages!r} needs a critic iff it is 'gae'")
-  reward_fn = rewards.REWARDS[reward]
   num_rows = groups * group_size
   shared = group_size if share_prompts else 1             # rows per prompt pass, whole batch
   # One minibatch is the whole batch, whose mean loss does not depend on the row order: its
@@ -159,14 +188,8 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
                                                  (cfg.minibatches, anchor_n))
     return jax.lax.scan(functools.partial(minibatch_step, ref_params), state, shuffled)
 
-  def step(state, ref_params, verifier_params, batch, beta, key):
+  def update(state, ref_params, batch, final, beta, key):
     shape = (groups, group_size)
-    scores = functional.scores(verifier_spec, verifier_params, batch["verifier_tokens"],
-                               batch["kv_mask"])
-    final = reward_fn(scores.reshape(shape), batch["correct"].reshape(shape), batch["helpful"])
-    if format_penalty:
-      final = rewards.with_format_penalty(final, batch["parseable"].reshape(shape))
-    final = final.reshape(-1)
     mask = batch["loss_mask"]
     num = mask.shape[1]
     params = state["params"]
@@ -204,6 +227,6 @@ def make_prover_step(policy_spec: ModelSpec, critic_spec: ModelSpec | None,
     metrics.update(reward=final.mean(), kl=kl_per_solution, beta=beta,
                    solution_tokens=mask.sum(axis=1).mean(),
                    advantage_abs=ppo.masked_mean(jnp.abs(advantages), mask))
-    return state, beta, scores, metrics
+    return state, beta, metrics
 
-  return step
+  return update

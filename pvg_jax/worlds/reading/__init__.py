@@ -1,0 +1,1 @@
+"""The reading world of the debate game (pvg_jax.games.debate): passages, questions, quotes."""
