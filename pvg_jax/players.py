@@ -91,11 +91,12 @@ CACHE_PARTS = {"prover": ("seed", "world", "prover", "sft"),
                         "eval")}
 
 
-def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair") -> str:
+def cache_key(cfg: ml_collections.ConfigDict, player: str = "pair",
+              parts: tuple[str, ...] | None = None) -> str:
   """Hash of every config entry that determines `player` (prover, verifier, or the pair
-  and its held-out report)."""
+  and its held-out report), or of the top-level entries `parts` (other games' players)."""
   parts = {k: cfg[k].to_dict() if isinstance(cfg[k], ml_collections.ConfigDict) else cfg[k]
-           for k in CACHE_PARTS[player]}
+           for k in (parts or CACHE_PARTS[player])}
   if "world" in parts:                              # single-style caches keep their keys
     parts["world"] = config_lib.without_legacy_world_keys(parts["world"])
   parts["format"] = CACHE_FORMAT
@@ -167,8 +168,8 @@ class Resume:
   every: int
 
 
-def _fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mesh: Mesh,
-         writer: MetricWriter, log_every: int, resume: Resume | None = None):
+def fit(name: str, spec: ModelSpec, params, opt_cfg, make_step, make_batch, mesh: Mesh,
+        writer: MetricWriter, log_every: int, resume: Resume | None = None):
   """Generic supervised loop: jitted step (one compile per length bucket), batches from
   make_batch(step), metrics at log steps only (no per-step host sync), resumable."""
   tx = train_state.make_optimizer(opt_cfg)
@@ -220,7 +221,7 @@ def train_prover(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter,
 
   params = initial_params(cfg, "prover", spec, mesh,
                           jax.random.fold_in(jax.random.key(cfg.seed), SFT_STREAM))
-  return _fit("prover_sft", spec, params, cfg.sft, steps.make_sft_step, batch, mesh, writer,
+  return fit("prover_sft", spec, params, cfg.sft, steps.make_sft_step, batch, mesh, writer,
               cfg.log_every, resume)[0]
 
 
@@ -246,7 +247,7 @@ def train_verifier(cfg, world, spec: ModelSpec, mesh: Mesh, writer: MetricWriter
 
   params = initial_params(cfg, "verifier", spec, mesh,
                           jax.random.fold_in(jax.random.key(cfg.seed), VERIFIER_STREAM))
-  return _fit("verifier_pretrain", spec, params, vcfg, make_step, batch, mesh, writer,
+  return fit("verifier_pretrain", spec, params, vcfg, make_step, batch, mesh, writer,
               cfg.log_every, resume)[0]
 
 
@@ -296,10 +297,10 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   trained = {}
   for name, spec, train in (("prover", prover_spec, train_prover),
                             ("verifier", verifier_spec, train_verifier)):
-    trained[name] = _cached(directory, name, cache_key(cfg, name),
-                            sharded_abstract(spec, mesh),
-                            lambda r, t=train, s=spec: t(cfg, world, s, mesh, writer, r),
-                            timing, cfg.init_checkpoint_every)
+    trained[name] = cached(directory, name, cache_key(cfg, name),
+                           sharded_abstract(spec, mesh),
+                           lambda r, t=train, s=spec: t(cfg, world, s, mesh, writer, r),
+                           timing, cfg.init_checkpoint_every)
   players = Players(prover_spec, trained["prover"], verifier_spec, trained["verifier"], {},
                     timing)
   report_path = directory / f"report_{cache_key(cfg)}.json"
@@ -317,7 +318,7 @@ def initial_players(cfg: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   return players
 
 
-def _cached(directory: pathlib.Path, name: str, key: str, abstract, train, timing: dict,
+def cached(directory: pathlib.Path, name: str, key: str, abstract, train, timing: dict,
             checkpoint_every: int):
   """Params from <directory>/<name>_<key>/ if that cache is valid, else train(resume) and
   save; `resume` keeps the training's partial state in <name>_<key>.partial/."""

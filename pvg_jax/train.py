@@ -81,9 +81,21 @@ def _diff(a, b, prefix=""):
       yield f"{prefix}{key}"
 
 
+def game_parts(cfg):
+  """(validate, game class, print_table) of the config's game: the checkability game, or
+  with game_type "debate" the debate game (pvg_jax.debate). Both play the shared round
+  loop (pvg_jax.games.rounds) and write the same outputs."""
+  if cfg.get("game_type", "checkability") == "debate":
+    from pvg_jax.debate import config as debate_config
+    from pvg_jax.debate import game as debate_game
+    return debate_config.validate, debate_game.DebateGame, debate_game.print_table
+  return config_lib.validate, checkability.CheckabilityGame, print_table
+
+
 def train(cfg, workdir: str | pathlib.Path, allow_config_change: bool = False) -> dict:
   """The main job; returns the summary it writes to <workdir>/summary.json."""
-  config_lib.validate(cfg)
+  validate, game_cls, table = game_parts(cfg)
+  validate(cfg)
   workdir = pathlib.Path(workdir)
   if workdir.exists() and not workdir.is_dir():
     raise cli.UserError(f"--workdir {workdir} is a file, not a directory")
@@ -91,7 +103,7 @@ def train(cfg, workdir: str | pathlib.Path, allow_config_change: bool = False) -
   if (workdir / "summary.json").exists() and not rewrite:   # finished: read, write nothing
     summary = read_json(workdir / "summary.json")
     timing_path = workdir / "timing.json"
-    print_table(summary, read_json(timing_path) if timing_path.exists() else {})
+    table(summary, read_json(timing_path) if timing_path.exists() else {})
     return summary
   workdir.mkdir(parents=True, exist_ok=True)
   lock = files.WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
@@ -101,12 +113,12 @@ def train(cfg, workdir: str | pathlib.Path, allow_config_change: bool = False) -
     mesh = sharding.make_mesh(cfg.mesh.shape)
     writer = MetricWriter(workdir)
     try:
-      game = checkability.CheckabilityGame(cfg, workdir, mesh, writer)
+      game = game_cls(cfg, workdir, mesh, writer)
       summary = game.run()
     finally:
       writer.close()
     checkability.write_outputs(workdir, summary, game.timing)
-  print_table(summary, game.timing)
+  table(summary, game.timing)
   return summary
 
 
