@@ -271,11 +271,8 @@ class DebateGame:
                            w.judge_views("consultancy", qs, None, con_b))
     for name, value in d.items():
       out[f"{name}_accuracy"] = judging.accuracy(value, a_right)
-    # single consultancy: the consultant's side drawn 50/50, i.e. the mean of both sides
-    out["single_consultancy_accuracy"] = 0.5 * (judging.accuracy(single_a, a_right)
-                                                + judging.accuracy(single_b, a_right))
-    p = 0.5 * (1 / (1 + np.exp(-single_a)) + 1 / (1 + np.exp(-single_b)))
-    out["ensembled_consultancy_accuracy"] = judging.accuracy(p - 0.5, a_right)
+    for name, value in judging.consultancy_accuracies(single_a, single_b, a_right).items():
+      out[f"{name}_accuracy"] = value
     out["eval_questions"] = int(e.questions)
     return out
 

@@ -45,6 +45,18 @@ def accuracy(d: np.ndarray, a_right: np.ndarray) -> float:
   return float(np.mean(right))
 
 
+def consultancy_accuracies(d_a: np.ndarray, d_b: np.ndarray, a_right: np.ndarray
+                           ) -> dict[str, float]:
+  """Accuracy of single and ensembled consultancy from the consultancy judge's logits d_a
+  (the consultant argued for A) and d_b (for B) on the same questions. Single: the side is
+  drawn 50/50, so its expected accuracy is the mean over both sides. Ensembled: the two
+  judgments' probabilities of A are averaged, then decided."""
+  sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.asarray(x, float)))  # noqa: E731
+  p_a = 0.5 * (sigmoid(d_a) + sigmoid(d_b))
+  return {"single_consultancy": 0.5 * (accuracy(d_a, a_right) + accuracy(d_b, a_right)),
+          "ensembled_consultancy": accuracy(p_a - 0.5, a_right)}
+
+
 def elo(wins: np.ndarray, games: np.ndarray, iters: int = 2000, prior: float = 0.01
         ) -> np.ndarray:
   """Elo ratings (mean 0, 400-point logistic scale) of players from a round-robin:
