@@ -27,7 +27,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   w.people = 3                              # people per passage (3 facts each)
   w.p_two_hop = 0.5                         # share of questions that need two facts
   w.quote_mode = "flag"                     # unverified quotes: flag (<qu>) | remove
-  w.argument_len = 16                       # argument tokens (two quoted facts + <eos>)
+  w.argument_len = 18                       # argument tokens (two quoted facts + <eos>)
 
   c.debater = ml_collections.ConfigDict()
   c.debater.size = "v16k" if smoke else "v30k"   # models/sizes.py
@@ -92,5 +92,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.eval = e = ml_collections.ConfigDict()
   e.questions = 64 if smoke else 512        # held-out (test-split) questions
   e.temperature = 1.0
+  e.tournament_questions = 32 if smoke else 256   # held-out questions of the Elo round robin
+  e.best_of_n = (4,)                        # best-of-n variants of the final debater
   c.log_every = 2 if smoke else 10
   return c.lock()

@@ -122,11 +122,10 @@ def test_judge_views_per_protocol_and_swap(world):
   assert "<arg_a>" not in single_b and single_b[len(header) + 4] == "<arg_b>"
   flags = words(world, world.judge_view("flags", q, a, b))
   assert set(flags[len(header) + 4:]) <= {"<arg_a>", "<arg_b>", "<qv>", "<qu>"}
-  # the judge never reads the passage: a fact nobody quoted does not reach it
-  quoted = set(debate)
-  unquoted = [f for f in q.facts if f not in q.supporting() and f.name not in quoted]
-  for f in unquoted:
-    assert f.name not in debate
+  # the judge never reads the passage: a value nobody quoted or offered does not reach it
+  shown = set(words(world, a)) | set(words(world, b)) | set(q.options)
+  hidden = {f.value for f in q.facts} - shown
+  assert hidden and not hidden & set(debate)
   assert world.judge_views("debate", [q], [a], [b]).shape == (2, 1, world.layout.judge_len)
 
 

@@ -15,8 +15,9 @@ Every round has two phases:
            the consultancy judge on the single arguments and of the double-consultancy
            judge on the (A_i, B_i) pairs.
   eval   held-out questions (unseen names): each protocol's judge accuracy, quote
-         behaviour per side; snapshots of the debater and consultant for the Elo
-         tournament (pvg_jax.debate.evaluate).
+         behaviour per side; snapshots of the debater, the consultant and their judges
+         for the Elo tournament (pvg_jax.debate.evaluate), in
+         <workdir>/snapshots/round_<i>/{debater,consultant,judge_debate,judge_consultancy}.
 
 Players train continuously across rounds (rounds are the update's checkpoints, not
 restarts); every random draw is a function of (seed, stream, round, step), so a resumed game
@@ -51,6 +52,7 @@ from pvg_jax.worlds.reading.world import ReadingWorld
 
 PLAY_STREAM, EVAL_STREAM = 201, 202
 POLICIES = ("debater", "consultant")
+SNAPSHOT_JUDGES = ("debate", "consultancy")    # what the Elo tournament judges with
 PROTOCOLS = ("debate", "double_consultancy", "ensembled_consultancy", "single_consultancy",
              "flags_only", "blind")
 
@@ -134,6 +136,9 @@ class DebateGame:
     results = {"round": round_, **self.evaluate(round_, arrays)}
     for policy in POLICIES:
       snapshots.save(self.snapshot_path(policy, round_), arrays[policy]["params"]["policy"])
+    for judge in SNAPSHOT_JUDGES:
+      snapshots.save(self.snapshot_path(f"judge_{judge}", round_),
+                     arrays["judges"][judge]["params"])
     _print_round(results)
     return arrays, dataclasses.replace(progress, rounds=[*progress.rounds, results])
 

@@ -462,6 +462,10 @@ def _main(argv) -> None:
   f = flags.FLAGS
   workdir = pathlib.Path(f.workdir)
   cfg = load_config(workdir)
+  if cfg.get("game_type") == "debate":     # the debate game's own evaluation
+    from pvg_jax.debate import evaluate as debate_evaluate
+    debate_evaluate.print_tournament(debate_evaluate.evaluate(cfg, workdir))
+    return
   _require_arith(cfg, workdir)
   if f.config is not None:
     cfg.evals = ml_collections.ConfigDict(f.config.evals.to_dict())

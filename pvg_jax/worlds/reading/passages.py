@@ -2,20 +2,21 @@
 
 A passage states three relations of each of `people` people, in shuffled order:
 
-    ann lives in paris . bob owns a cat . ann likes red . bob lives in rome . ...
+    ka bo lives in paris . mi den owns a cat . ka bo likes red . mi den lives in rome . ...
 
 Values are distinct per relation within a passage, so "the person who owns a cat" is one
 person. A question needs one fact (one hop) or two (two hops):
 
-    where does ann live ?                               (one hop: ann's lives-fact)
+    where does ka bo live ?                             (one hop: ka bo's lives-fact)
     where does the person who owns a cat live ?         (two hops: the owns-fact, then the
                                                          owner's lives-fact)
 
 with two options, the answer and a distractor: the same relation's value of another person
 of the passage, so a dishonest argument always has a true but irrelevant fact to quote.
-Splits differ in their names: "train" draws from TRAIN_NAMES, "test" from TEST_NAMES
-(held-out questions about people never seen in training). Everything is a pure function of
-(seed, split, index).
+Names are two syllables; splits differ in their names: "train" draws from TRAIN_NAMES,
+"test" from TEST_NAMES, the syllable pairs never used in training (held-out questions about
+people never seen in training, written with syllables that were: a model can copy a name it
+never saw, as a reader can). Everything is a pure function of (seed, split, index).
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ import dataclasses
 
 import numpy as np
 
-NAMES = ("ann", "bob", "cal", "dan", "eve", "fay", "gus", "hal", "ivy", "jon", "kim", "lea",
-         "max", "ned", "oli", "pam", "quin", "rex", "sam", "tom", "uma", "val", "wes", "zoe")
-TRAIN_NAMES, TEST_NAMES = NAMES[:16], NAMES[16:]
+FIRST = ("ka", "lo", "mi", "ta", "ru", "ne", "so", "vi")
+SECOND = ("bo", "den", "fa", "gil", "mar", "nus", "pet", "zor")
+SYLLABLES = FIRST + SECOND
+NAMES = tuple(f"{a} {b}" for a in FIRST for b in SECOND)
+# a quarter of the pairs, every syllable in both splits
+TEST_NAMES = tuple(f"{a} {b}" for i, a in enumerate(FIRST) for j, b in enumerate(SECOND)
+                   if (i + j) % 4 == 0)
+TRAIN_NAMES = tuple(n for n in NAMES if n not in TEST_NAMES)
 SPLITS = ("train", "test")
 RELATIONS = ("lives", "owns", "likes")
 VALUES = {"lives": ("paris", "rome", "oslo", "lima", "cairo", "delhi", "tokyo", "quito"),
@@ -46,7 +52,7 @@ class Fact:
   value: str
 
   def words(self) -> tuple[str, ...]:
-    return (self.name, *FACT[self.relation], self.value, ".")
+    return (*self.name.split(), *FACT[self.relation], self.value, ".")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +72,7 @@ class Question:
   def question_words(self) -> tuple[str, ...]:
     wh, verb = ASK[self.target.relation]
     if self.key is None:
-      return (wh, "does", self.target.name, verb, "?")
+      return (wh, "does", *self.target.name.split(), verb, "?")
     return (wh, "does", "the", "person", "who", *FACT[self.key.relation], self.key.value,
             verb, "?")
 

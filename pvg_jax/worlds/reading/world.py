@@ -40,7 +40,7 @@ DISHONEST = ("misleading", "invented")
 class Tokenizer:
   def __init__(self):
     values = tuple(v for r in passages.RELATIONS for v in passages.VALUES[r])
-    self.vocab = (*SPECIALS, *dict.fromkeys(passages.WORDS), *passages.NAMES, *values)
+    self.vocab = (*SPECIALS, *dict.fromkeys(passages.WORDS), *passages.SYLLABLES, *values)
     self.ids = {w: i for i, w in enumerate(self.vocab)}
     self.size = len(self.vocab)
     self.pad_id, self.eos_id = self.ids[PAD], self.ids[EOS]
@@ -78,7 +78,7 @@ class ReadingWorld:
     self.tokenizer = tok = Tokenizer()
     if cfg.quote_mode not in quotes.MODES:
       raise ValueError(f"world.quote_mode={cfg.quote_mode!r}: expected one of {quotes.MODES}")
-    passage = self.spec.people * len(passages.RELATIONS) * 5           # <= 5 words a fact
+    passage = self.spec.people * len(passages.RELATIONS) * 6           # <= 6 words a fact
     question = 11                                        # "where does the person who ..."
     self.layout = Layout(prompt_len=1 + passage + 1 + question + 4 + 1,
                          argument_len=cfg.argument_len,
