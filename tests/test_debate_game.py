@@ -1,0 +1,99 @@
+"""The debate game end to end at smoke size: it runs through pvg-train, a kill -9 (twice)
+resumes to the uninterrupted run's summary.json, and the Elo tournament (pvg-eval) of its
+checkpoints is consistent and cached."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pvg_jax.debate import evaluate
+from pvg_jax.evals.run import load_config
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _launch(workdir):
+  env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+  return subprocess.Popen([sys.executable, "-m", "pvg_jax.main", "--config",
+                           "configs/debate.py:smoke", "--workdir", str(workdir)], cwd=REPO,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _records(workdir) -> list[dict]:
+  path = workdir / "metrics.jsonl"
+  if not path.exists():
+    return []
+  return [json.loads(x) for x in path.read_text().splitlines() if x.endswith("}")]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("debate") / "reference"
+  start = time.time()
+  proc = _launch(workdir)
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err
+  print(f"debate smoke game: {time.time() - start:.0f} s wall (initial players included)")
+  return workdir, json.loads((workdir / "summary.json").read_text()), out
+
+
+def test_smoke_game_reports_every_protocol(reference):
+  workdir, summary, out = reference
+  assert summary["game"] == "debate" and len(summary["rounds"]) == 2
+  for row in [summary["initial_players"], *summary["rounds"]]:
+    for name in ("debate", "double_consultancy", "ensembled_consultancy",
+                 "single_consultancy", "flags_only", "blind"):
+      assert 0.0 <= row[f"{name}_accuracy"] <= 1.0
+  assert "debate" in out and "blind" in out                      # the printed table
+  for r in range(2):
+    for name in ("debater", "consultant", "judge_debate", "judge_consultancy"):
+      assert (workdir / "snapshots" / f"round_{r}" / name / "meta.json").exists()
+  phases = {r["phase"] for r in _records(workdir)}
+  assert {"debater_sft", "judge_pretrain_debate", "round_0/play", "round_1/play"} <= phases
+
+
+def test_kill_9_twice_then_resume_gives_the_same_summary(reference, tmp_path):
+  ref_dir, ref_summary, _ = reference
+  workdir = tmp_path / "killed"
+  workdir.mkdir()
+  shutil.copytree(ref_dir / "init_players", workdir / "init_players")   # deterministic cache
+  for phase, step in (("round_0/play", 2), ("round_1/play", 2)):
+    proc = _launch(workdir)
+    end = time.time() + 300
+    while not any(r["phase"] == phase and r["step"] >= step for r in _records(workdir)):
+      assert proc.poll() is None, proc.communicate()[1]
+      assert time.time() < end, "the kill point was not reached"
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  assert not (workdir / "summary.json").exists()
+  proc = _launch(workdir)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err
+  assert json.loads((workdir / "summary.json").read_text()) == ref_summary
+
+
+def test_elo_tournament_of_the_checkpoints(reference):
+  workdir, _, _ = reference
+  cfg = load_config(workdir)
+  result = evaluate.evaluate(cfg, workdir)
+  names = [p["player"] for p in result["players"]]
+  assert names == ["debater:init", "debater:0", "debater:1", "consultant:0",
+                   "consultant:1", "debater:1:bo4"]
+  wins, games = np.array(result["wins"]), np.array(result["games"])
+  np.testing.assert_allclose(wins + wins.T, games)              # every debate has a winner
+  assert (games[~np.eye(len(names), dtype=bool)] == 2 * result["questions"]).all()
+  elo = np.array([p["elo"] for p in result["players"]])
+  assert np.isfinite(elo).all() and abs(elo.mean()) < 1e-6
+  assert np.isfinite(result["slope_debate_per_100_elo"])
+  # a player's Elo orders its wins: the top-rated one won at least as many as the bottom
+  assert wins[elo.argmax()].sum() >= wins[elo.argmin()].sum()
+  assert evaluate.evaluate(cfg, workdir) == result                # cached
