@@ -65,7 +65,15 @@ def _train_and_evaluate(cfg, workdir: pathlib.Path, parts: tuple[str, ...] | Non
                         ) -> None:
   if not (workdir / "summary.json").exists():
     train_lib.train(cfg, workdir)
-  evals_run.evaluate(workdir, cfg, parts)
+  if _is_debate(cfg):
+    from pvg_jax.debate import evaluate as debate_evaluate
+    debate_evaluate.evaluate(cfg, workdir)
+  else:
+    evals_run.evaluate(workdir, cfg, parts)
+
+
+def _is_debate(cfg) -> bool:
+  return cfg.get("game_type") == "debate"
 
 
 def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,
@@ -90,6 +98,15 @@ def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,
     return tuple(p for p in (applicable or evals_run.PARTS) if p in parts)
 
   done = []
+  if _is_debate(cfg):               # one game per seed: no reward baseline or controls
+    if controls:
+      raise cli.UserError("--controls: the debate game has no control games")
+    for seed in range(n_seeds):
+      workdir = seed_dir(root, seed)
+      logging.warning("seed %d: debate in %s", seed, workdir)
+      _train_and_evaluate(run_config(cfg, root, seed), workdir)
+      done.append(workdir)
+    return done
   for seed in range(n_seeds):
     base_parts = only(evals_run.BASELINE_PARTS)
     runs = [(cfg.game.reward, run_config(cfg, root, seed),

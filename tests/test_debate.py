@@ -201,3 +201,29 @@ def test_config_errors_name_the_key():
     debate_validate.validate(cfg)
   with pytest.raises(ValueError, match="only option is 'smoke'"):
     debate_config.get_config("tiny")
+
+
+def test_rebuttal_turn_layout():
+  """world.rebuttal: a rebuttal prompt shows the other side's opening after <rebut>, in the
+  openings' shape; the judge reads both rebuttals, swapped with their sides."""
+  cfg = debate_config.get_config("smoke").world
+  with cfg.unlocked():
+    cfg.rebuttal = True
+  w = ReadingWorld(cfg, 0)
+  rng = np.random.default_rng(2)
+  q = w.question("train", 5)
+  a, b = (w.encode_argument(w.template_argument(q, s, rng)) for s in (0, 1))
+  opening = w.prompts([q], [0])
+  rebut = w.prompts([q], [0], [b])
+  assert opening.shape == rebut.shape == (1, w.layout.prompt_len)
+  tail = words(w, rebut[0])
+  assert tail[tail.index("<rebut>") + 1:] == words(w, w.argument_words(b))
+  view = words(w, w.judge_view("debate", q, a, b, reb_a=b, reb_b=a))
+  swapped = words(w, w.judge_view("debate", q, a, b, swap=True, reb_a=b, reb_b=a))
+  assert view.index("<reb_a>") > view.index("<arg_b>")
+  assert view[view.index("<reb_a>") + 1:view.index("<reb_b>")] == (
+      swapped[swapped.index("<reb_b>") + 1:])
+  sft = w.template_batch([q, q], [0, 1], rng, turns=[0, 1])
+  assert "<rebut>" not in words(w, sft.tokens[0]) and "<rebut>" in words(w, sft.tokens[1])
+  with pytest.raises(ValueError, match="world.rebuttal"):
+    ReadingWorld(debate_config.get_config("smoke").world, 0).prompts([q], [0], [b])

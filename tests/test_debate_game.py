@@ -97,3 +97,19 @@ def test_elo_tournament_of_the_checkpoints(reference):
   # a player's Elo orders its wins: the top-rated one won at least as many as the bottom
   assert wins[elo.argmax()].sum() >= wins[elo.argmin()].sum()
   assert evaluate.evaluate(cfg, workdir) == result                # cached
+
+
+def test_rebuttal_turn_game_and_tournament(tmp_path):
+  """The optional second turn (world.rebuttal) through the game and the tournament."""
+  from configs import debate as debate_config
+  from pvg_jax import train
+  cfg = debate_config.get_config("smoke")
+  with cfg.unlocked():
+    cfg.world.rebuttal = True
+    cfg.game.rounds = 1
+  summary = train.train(cfg, tmp_path / "rebuttal")
+  assert 0.0 <= summary["rounds"][0]["debate_accuracy"] <= 1.0
+  result = evaluate.evaluate(load_config(tmp_path / "rebuttal"), tmp_path / "rebuttal")
+  assert [p["player"] for p in result["players"]] == ["debater:init", "debater:0",
+                                                      "consultant:0", "debater:0:bo4"]
+  assert all(0.0 <= p["debate_accuracy"] <= 1.0 for p in result["players"])

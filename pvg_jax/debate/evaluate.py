@@ -54,6 +54,9 @@ class Tournament:
                    for name in ("debate", "consultancy")}
     self.score = jax.jit(lambda p, t, m: functional.scores(
         self.init.judge_spec, p, t, m))
+    self.sample = sampler.make_sampler(        # one jit for every player and turn
+        self.init.debater_spec, solution_len=w.layout.argument_len, eos_id=w.tokenizer.eos_id,
+        pad_id=w.tokenizer.pad_id, temperature=cfg.eval.temperature)
 
   def judge(self, name: str, views: np.ndarray) -> np.ndarray:
     two, n, length = views.shape
@@ -77,14 +80,11 @@ class Tournament:
     """[2, Q, A]: the player's argument for side A and for side B of every question."""
     w = self.world
     q_rows = [q for q in qs for _ in range(n)]
-    sample = sampler.make_sampler(self.init.debater_spec, solution_len=w.layout.argument_len,
-                                  eos_id=w.tokenizer.eos_id, pad_id=w.tokenizer.pad_id,
-                                  temperature=self.cfg.eval.temperature)
     out = []
     for side in (0, 1):
       key = jax.random.fold_in(jax.random.key(self.cfg.seed), TOURNAMENT_STREAM)
       key = jax.random.fold_in(jax.random.fold_in(key, index), side)
-      args = np.asarray(sample(params, w.prompts(q_rows, [side] * len(q_rows)), key).tokens)
+      args = np.asarray(self.sample(params, w.prompts(q_rows, [side] * len(q_rows)), key).tokens)
       if n > 1:             # best of n: the debate judge's logit for this side, read alone
         alone = [a if side == 0 else None for a in args], [a if side == 1 else None
                                                            for a in args]
@@ -93,6 +93,27 @@ class Tournament:
         args = args.reshape(len(qs), n, -1)[np.arange(len(qs)), np.argmax(d, axis=1)]
       out.append(args)
     return np.stack(out)
+
+  def rebuttals(self, index: int, params, side: int, opponents: np.ndarray, qs, salt: int
+                ) -> np.ndarray | None:
+    """[Q, A] the player's rebuttals for `side` against `opponents`' openings (None without
+    world.rebuttal)."""
+    w = self.world
+    if not w.rebuttal:
+      return None
+    key = jax.random.fold_in(jax.random.key(self.cfg.seed), TOURNAMENT_STREAM + 1)
+    for x in (index, side, salt):
+      key = jax.random.fold_in(key, x)
+    return np.asarray(self.sample(params, w.prompts(qs, [side] * len(qs), opponents), key).tokens)
+
+  def debate(self, i: int, j: int, contestants, args, qs) -> np.ndarray:
+    """The debate judge's d on every question, player i arguing A and j arguing B (each
+    rebutting the other's opening with world.rebuttal)."""
+    k = len(contestants)
+    reb_a = self.rebuttals(i, contestants[i][1], 0, args[j][1], qs, j)
+    reb_b = self.rebuttals(j, contestants[j][1], 1, args[i][0], qs, k + i)
+    return self.judge("debate", self.world.judge_views("debate", qs, args[i][0], args[j][1],
+                                                       reb_a, reb_b))
 
   def run(self) -> dict:
     w = self.world
@@ -107,7 +128,7 @@ class Tournament:
       for j in range(k):
         if i == j:
           continue
-        d = self.judge("debate", w.judge_views("debate", qs, args[i][0], args[j][1]))
+        d = self.debate(i, j, contestants, args, qs)
         won = np.where(d == 0, 0.5, d > 0)            # i argued A, j argued B
         wins[i, j] += won.sum()
         wins[j, i] += (1 - won).sum()
@@ -115,9 +136,8 @@ class Tournament:
         games[j, i] += len(qs)
     ratings = judging.elo(wins, games)
     rows = []
-    for (name, _, n), a, r in zip(contestants, args, ratings):
-      debate = judging.accuracy(self.judge("debate", w.judge_views("debate", qs, a[0], a[1])),
-                                a_right)
+    for i, ((name, _, n), a, r) in enumerate(zip(contestants, args, ratings)):
+      debate = judging.accuracy(self.debate(i, i, contestants, args, qs), a_right)
       single = judging.consultancy_accuracies(
           self.judge("consultancy", w.judge_views("consultancy", qs, a[0])),
           self.judge("consultancy", w.judge_views("consultancy", qs, None, a[1])), a_right)

@@ -61,7 +61,7 @@ PROTOCOLS = ("debate", "double_consultancy", "ensembled_consultancy", "single_co
 class Functions:
   sample: Callable        # (params, prompts [G*2*b, P], key) -> Samples
   sample_eval: Callable   # (params, prompts [2*E, P], key) -> Samples (one per side)
-  update: Callable        # (ppo state, ref params, batch, final [N], beta, key) -> ...
+  update: dict            # policy -> (ppo state, ref params, batch, final [N], beta, key)
   score: Callable         # (judge params, tokens [n, L], kv_mask) -> [n]
   judge_step: Callable    # (judge state, {tokens, kv_mask [2, B, L], a_right [B]}) -> ...
   init_ppo: Callable      # {"policy": params} -> PPO train state
@@ -74,8 +74,10 @@ def build(cfg: ml_collections.ConfigDict, world: ReadingWorld, init, mesh) -> Fu
   ppo_tx = train_state.per_player(
       {"policy": train_state.make_optimizer(g.ppo, g.ppo.epochs * g.ppo.minibatches)})
   judge_tx = train_state.make_optimizer(g.judge)
-  update = prover_step.make_policy_update(init.debater_spec, None, ppo_tx, g.ppo,
-                                          2 * g.questions, g.group_size)
+  turns = 2 if world.rebuttal else 1      # the debater's rows: openings (+ rebuttals)
+  update = {policy: jax.jit(prover_step.make_policy_update(
+      init.debater_spec, None, ppo_tx, g.ppo, 2 * g.questions * n, g.group_size))
+      for policy, n in (("debater", turns), ("consultant", 1))}
   repl = sharding.replicated(mesh)
 
   def make_sampler(temperature):
@@ -87,10 +89,21 @@ def build(cfg: ml_collections.ConfigDict, world: ReadingWorld, init, mesh) -> Fu
     return jax.jit(lambda p: {"params": p, "opt_state": tx.init(p), "step": jnp.int32(0)})
 
   return Functions(
-      make_sampler(g.ppo.temperature), make_sampler(cfg.eval.temperature), jax.jit(update),
+      make_sampler(g.ppo.temperature), make_sampler(cfg.eval.temperature), update,
       jax.jit(functools.partial(functional.scores, init.judge_spec)),
       jax.jit(debate_players.make_judge_step(init.judge_spec, judge_tx)), fresh(ppo_tx),
       fresh(judge_tx))
+
+
+def _by_side(args: np.ndarray, questions: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+  """Rows grouped (question, side) with b each -> (side A's, side B's) [questions * b, A]."""
+  by_side = args.reshape(questions, 2, b, -1)
+  return by_side[:, 0].reshape(questions * b, -1), by_side[:, 1].reshape(questions * b, -1)
+
+
+def _opponents(args: np.ndarray, questions: int, b: int) -> np.ndarray:
+  """For each row, the paired opening of the other side (row (q, s, j) -> (q, 1 - s, j))."""
+  return args.reshape(questions, 2, b, -1)[:, ::-1].reshape(args.shape)
 
 
 def _views_batch(world: ReadingWorld, tokens: np.ndarray, a_right: np.ndarray) -> dict:
@@ -183,17 +196,25 @@ class DebateGame:
     for i, policy in enumerate(POLICIES):
       key = self.key(PLAY_STREAM, round_, step, i)
       state = arrays[policy]
-      args = np.asarray(fns.sample(state["params"]["policy"], prompts,
-                                   jax.random.fold_in(key, 0)).tokens)
-      by_side = args.reshape(g.questions, 2, b, -1)
-      arg_a, arg_b = by_side[:, 0].reshape(-1, args.shape[1]), by_side[:, 1].reshape(
-          -1, args.shape[1])
-      pair_views = w.judge_views("debate", pair_q, arg_a, arg_b)
+      params = state["params"]["policy"]
+      args = np.asarray(fns.sample(params, prompts, jax.random.fold_in(key, 0)).tokens)
+      arg_a, arg_b = _by_side(args, g.questions, b)
+      rows, rebuttals = w.sequences(prompts, args), (None, None)
+      if policy == "debater" and w.rebuttal:     # each side answers the paired opening
+        opponents = _opponents(args, g.questions, b)
+        reb_prompts = w.prompts(row_q, sides, opponents)
+        rebs = np.asarray(fns.sample(params, reb_prompts, jax.random.fold_in(key, 2)).tokens)
+        rebuttals = _by_side(rebs, g.questions, b)
+        reb_rows = w.sequences(reb_prompts, rebs)
+        rows = type(rows)(*(np.concatenate([x, y]) for x, y in zip(
+            (rows.tokens, rows.kv_mask, rows.loss_mask),
+            (reb_rows.tokens, reb_rows.kv_mask, reb_rows.loss_mask))))
+      pair_views = w.judge_views("debate", pair_q, arg_a, arg_b, *rebuttals)
       if policy == "debater":
         d = self._judge("debate", judges, pair_views)
         final = np.stack([d.reshape(-1, b), -d.reshape(-1, b)], axis=1).reshape(-1)
         trained = {"debate": pair_views,
-                   "flags": w.judge_views("flags", pair_q, arg_a, arg_b),
+                   "flags": w.judge_views("flags", pair_q, arg_a, arg_b, *rebuttals),
                    "blind": w.judge_views("blind", qs)}
         rights = {"debate": pair_right, "flags": pair_right, "blind": a_right}
         judged = pair_right
@@ -206,16 +227,16 @@ class DebateGame:
         trained = {"consultancy": single, "double": pair_views}
         rights = {"consultancy": row_right, "double": pair_right}
         judged = row_right
-      seqs = w.sequences(prompts, args)
-      batch = {"tokens": seqs.tokens, "kv_mask": seqs.kv_mask, "loss_mask": seqs.loss_mask,
-               "helpful": np.tile([True, False], g.questions)}
-      out[policy], _, ppo_metrics = fns.update(state, self.init.debater_params, batch,
-                                               final.astype(np.float32), np.float32(beta),
-                                               jax.random.fold_in(key, 1))
+      turns = len(rows.tokens) // len(args)       # both turns earn the debate's reward
+      batch = {"tokens": rows.tokens, "kv_mask": rows.kv_mask, "loss_mask": rows.loss_mask,
+               "helpful": np.tile([True, False], g.questions * turns)}
+      out[policy], _, ppo_metrics = fns.update[policy](
+          state, self.init.debater_params, batch, np.tile(final, turns).astype(np.float32),
+          np.float32(beta), jax.random.fold_in(key, 1))
       name = "debate" if policy == "debater" else "consultancy"
       metrics.update({f"{name}/{k}": v for k, v in ppo_metrics.items()})
       metrics[f"{name}/judge_accuracy"] = judging.accuracy(d, judged)
-      verified = self._verified(row_q, args)
+      verified = self._verified(row_q, args)          # openings
       right_side = sides == np.where(row_right, 0, 1)
       metrics[f"{name}/verified_right_side"] = float(np.nanmean(verified[right_side]))
       metrics[f"{name}/verified_wrong_side"] = float(np.nanmean(verified[~right_side]))
@@ -254,10 +275,16 @@ class DebateGame:
     a_right = np.array([q.answer == 0 for q in qs])
     judges = arrays["judges"]
     out, args = {}, {}
+    rebuttals = (None, None)
     for i, policy in enumerate(POLICIES):
       key = self.key(EVAL_STREAM, round_ + 1, i)
-      args[policy] = np.asarray(self.fns.sample_eval(arrays[policy]["params"]["policy"],
-                                                     prompts, key).tokens)
+      params = arrays[policy]["params"]["policy"]
+      args[policy] = np.asarray(self.fns.sample_eval(params, prompts, key).tokens)
+      if policy == "debater" and w.rebuttal:
+        reb_prompts = w.prompts(row_q, sides, _opponents(args[policy], e.questions, 1))
+        rebs = np.asarray(self.fns.sample_eval(params, reb_prompts,
+                                               jax.random.fold_in(key, 2)).tokens)
+        rebuttals = (rebs[0::2], rebs[1::2])
       verified = self._verified(row_q, args[policy])
       right_side = sides == np.repeat(np.where(a_right, 0, 1), 2)
       out[f"{policy}_verified_right_side"] = float(np.nanmean(verified[right_side]))
@@ -266,8 +293,10 @@ class DebateGame:
           np.mean([len(w.argument_words(a)) for a in args[policy]]))
     deb_a, deb_b = args["debater"][0::2], args["debater"][1::2]
     con_a, con_b = args["consultant"][0::2], args["consultant"][1::2]
-    d = {"debate": self._judge("debate", judges, w.judge_views("debate", qs, deb_a, deb_b)),
-         "flags_only": self._judge("flags", judges, w.judge_views("flags", qs, deb_a, deb_b)),
+    d = {"debate": self._judge("debate", judges,
+                               w.judge_views("debate", qs, deb_a, deb_b, *rebuttals)),
+         "flags_only": self._judge("flags", judges,
+                                   w.judge_views("flags", qs, deb_a, deb_b, *rebuttals)),
          "blind": self._judge("blind", judges, w.judge_views("blind", qs)),
          "double_consultancy": self._judge("double", judges,
                                            w.judge_views("debate", qs, con_a, con_b))}

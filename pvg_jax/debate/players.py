@@ -67,16 +67,23 @@ def make_judge_step(spec: ModelSpec, tx):
 def template_views(world: ReadingWorld, view: str, split: str, index, rng: np.random.Generator
                    ) -> dict:
   """A judge batch of template transcripts: [2, B, L] views of questions `index` and
-  a_right [B]. Consultancy: one argument, its side drawn 50/50 per question."""
+  a_right [B]. Consultancy: one argument, its side drawn 50/50 per question. With
+  world.rebuttal, debate and flags views also hold a template rebuttal of each side."""
   qs = world.questions(split, index)
-  args = world.template_batch(qs + qs, [0] * len(qs) + [1] * len(qs), rng).tokens[
-      :, world.layout.prompt_len:]
-  a, b = args[:len(qs)], args[len(qs):]
+
+  def arguments():
+    out = world.template_batch(qs + qs, [0] * len(qs) + [1] * len(qs), rng).tokens[
+        :, world.layout.prompt_len:]
+    return out[:len(qs)], out[len(qs):]
+  a, b = arguments()
+  rebuttals = (None, None)
   if view == "consultancy":
     side = rng.integers(2, size=len(qs))
     a = [x if s == 0 else None for x, s in zip(a, side)]
     b = [y if s == 1 else None for y, s in zip(b, side)]
-  tokens = world.judge_views(view, qs, a, b)
+  elif world.rebuttal and view != "blind":
+    rebuttals = arguments()
+  tokens = world.judge_views(view, qs, a, b, *rebuttals)
   return {"tokens": tokens, "kv_mask": tokens != world.tokenizer.pad_id,
           "a_right": np.array([q.answer == 0 for q in qs])}
 
@@ -88,7 +95,8 @@ def train_debater(cfg, world: ReadingWorld, spec: ModelSpec, mesh: Mesh, writer:
   def batch(step):
     rng = np.random.default_rng([cfg.seed, SFT_STREAM, step])
     qs = world.questions("train", rng.integers(s.num_questions, size=s.batch_size))
-    data = world.template_batch(qs, rng.integers(2, size=s.batch_size), rng)
+    turns = rng.integers(2, size=s.batch_size) if world.rebuttal else None
+    data = world.template_batch(qs, rng.integers(2, size=s.batch_size), rng, turns)
     return {"tokens": data.tokens, "kv_mask": data.kv_mask, "loss_mask": data.loss_mask}
 
   params = functional.init_params(spec, jax.random.fold_in(jax.random.key(cfg.seed),

@@ -26,10 +26,11 @@ import time
 
 import jax
 
-from pvg_jax import cli, files, players, preemption, profiling, worlds
 from pvg_jax import config as config_lib
-from pvg_jax.games import jitted, phases, snapshots
-from pvg_jax.games.state import GameCheckpointer, Preempted, Progress
+from pvg_jax import files, players, preemption, profiling, worlds
+from pvg_jax.games import jitted, phases, rounds, snapshots
+from pvg_jax.games import state as state_lib
+from pvg_jax.games.state import GameCheckpointer, Progress
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional
 from pvg_jax.verifier.pool import SamplePool
@@ -61,7 +62,6 @@ class CheckabilityGame:
     self.ctx = phases.Context(cfg, world, fns, init, SamplePool(workdir / "pool"), writer,
                                workdir)
     self.ckpt = GameCheckpointer(workdir / "checkpoints")
-    self._saved: Progress | None = None      # the latest checkpoint's progress
     self.timing: dict = {"initial_players": init.timing}
 
   # -- state -------------------------------------------------------------------------------
@@ -84,17 +84,23 @@ class CheckabilityGame:
             "verifier": jax.tree.map(as_struct, verifier,
                                      fns.verifier_shardings["params"])}
 
-  def _save(self, arrays, progress: Progress) -> None:
-    self.ckpt.save(arrays, progress)
-    self._saved = progress
-
   def _report_profile(self) -> None:
     table = self.profile.report(self.workdir / "profile" / "steps.json", self.mesh.size,
                                 config_lib.compute_dtype(self.cfg))
     if table is not None and jax.process_index() == 0:
       print(table, flush=True)
 
-  # -- the loop ----------------------------------------------------------------------------
+  # -- the loop (pvg_jax.games.rounds) -------------------------------------------------------
+
+  phases = state_lib.PHASES       # verifier, prover, eval
+
+  def fresh(self) -> dict:
+    """Before round 0: a placeholder prover (its critic is fitted once V_0 exists)."""
+    return {"prover": self._fresh_prover_state(0, self.ctx.init.verifier_params, False),
+            "verifier": self.ctx.init.verifier_params}
+
+  def abstract(self) -> dict:
+    return self._abstract()
 
   def run(self) -> dict:
     """Play (or resume) the game. SIGTERM (pvg_jax.preemption, installed by the caller) is
@@ -102,92 +108,71 @@ class CheckabilityGame:
     current step; the others stop and resume from the checkpoint that began them (they
     are deterministic, so the resumed run is identical). Raises Preempted."""
     try:
-      return self._run()
-    except cli.Preempted as e:
-      if isinstance(e, Preempted) or self._saved is None:
-        raise
-      s = self._saved
-      raise Preempted(s.round, s.phase, s.ppo_step) from None
+      final = rounds.play(self, self.ckpt, self.cfg.game.rounds, self._start)
     finally:
       self.ckpt.close()
+    return {"initial_players": self.ctx.init.report, "rounds": final.rounds}
 
-  def _checkpoint_and_exit_if_asked(self, arrays, progress: Progress) -> None:
-    if preemption.requested():
-      self._save(arrays, progress)
-      raise Preempted(progress.round, progress.phase, progress.ppo_step)
-
-  def _run(self) -> dict:
-    ctx, g = self.ctx, self.cfg.game
-    restored = self.ckpt.latest(self._abstract())
-    if restored is None:
-      arrays = {"prover": self._fresh_prover_state(0, ctx.init.verifier_params, False),
-                "verifier": ctx.init.verifier_params}
-      progress = Progress(beta=g.ppo.beta)
-    else:
-      arrays, progress = restored
-      self._saved = progress
+  def _start(self, arrays, progress: Progress, save):
+    """Pool source 0 (the initial prover's samples) exists before the first verifier phase,
+    and every source the checkpoint counts is on disk."""
+    ctx = self.ctx
     if progress.pool_sources == 0:
       phases.sample_pool_source(ctx, 0, ctx.init.prover_params)
-      progress.pool_sources = 1
-      self._save(arrays, progress)
-    for source in range(progress.pool_sources):   # the pool must hold what progress counts
+      progress = dataclasses.replace(progress, beta=self.cfg.game.ppo.beta, pool_sources=1)
+      save(arrays, progress)
+    for source in range(progress.pool_sources):
       if not ctx.pool.has(source):
         raise FileNotFoundError(f"checkpoint counts {progress.pool_sources} pool sources "
                                 f"but {ctx.pool.path(source)} is missing")
+    return arrays, progress
 
-    while progress.round < g.rounds:
-      r = progress.round
-      timing = self.timing.setdefault(r, {"compiles_before": self.compiles.count,
-                                          "start": time.time()})
-      self._checkpoint_and_exit_if_asked(arrays, progress)
-      if progress.phase == "verifier":
-        verifier, results = phases.verifier_phase(ctx, r, arrays["verifier"])
-        snapshots.save(snapshots.verifier_path(self.workdir, r), verifier)
-        prover = (arrays["prover"] if g.warm_start_prover and r > 0
-                  else self._fresh_prover_state(r, verifier))
-        arrays = {"prover": prover, "verifier": verifier}
-        progress = dataclasses.replace(progress, phase="prover", ppo_step=0, beta=g.ppo.beta,
-                                       monitor={}, current=results)
-        self._save(arrays, progress)
+  def run_phase(self, phase: str, r: int, arrays, progress: Progress, save):
+    self.timing.setdefault(r, {"compiles_before": self.compiles.count, "start": time.time()})
+    return getattr(self, f"_{phase}_phase")(r, arrays, progress, save)
 
-      if progress.phase == "prover":
-        def save(p: phases.ProverProgress, verifier=arrays["verifier"], base=progress):
-          self._save({"prover": p.state, "verifier": verifier}, dataclasses.replace(
-              base, ppo_step=p.step, beta=p.beta, monitor=p.monitor))
-        start = phases.ProverProgress(arrays["prover"], progress.ppo_step, progress.beta,
-                                      progress.monitor)
-        final, reason = phases.prover_phase(ctx, r, arrays["verifier"], start, save,
-                                            preemption.requested)
-        arrays = {"prover": final.state, "verifier": arrays["verifier"]}
-        progress = dataclasses.replace(
-            progress, phase="eval", ppo_step=final.step, beta=final.beta,
-            monitor=final.monitor,
-            current={**progress.current, "ppo_steps": final.step, "stop_reason": reason,
-                     "diverged": reason.startswith("diverged"),
-                     "sneaky_below_10pct_step": final.monitor.get("sneaky_below_step")})
-        if reason.startswith("diverged"):
-          print(f"round {r}: the prover {reason}; the round is marked diverged in "
-                "summary.json and the next round restarts from the initial prover",
-                flush=True)
-        self._save(arrays, progress)
-        if r == 0 and self.profile is not None:
-          self._report_profile()
+  def _verifier_phase(self, r: int, arrays, progress: Progress, save):
+    g = self.cfg.game
+    verifier, results = phases.verifier_phase(self.ctx, r, arrays["verifier"])
+    snapshots.save(snapshots.verifier_path(self.workdir, r), verifier)
+    prover = (arrays["prover"] if g.warm_start_prover and r > 0
+              else self._fresh_prover_state(r, verifier))
+    return {"prover": prover, "verifier": verifier}, dataclasses.replace(
+        progress, ppo_step=0, beta=g.ppo.beta, monitor={}, current=results)
 
-      if progress.phase == "eval":
-        policy = arrays["prover"]["params"]["policy"]
-        results = {"round": r, **progress.current,
-                   **phases.evaluate_round(ctx, r, policy, arrays["verifier"])}
-        if r + 1 < g.rounds:
-          phases.sample_pool_source(ctx, r + 1, policy)
-        progress = dataclasses.replace(
-            progress, round=r + 1, phase="verifier", ppo_step=0, monitor={}, current={},
-            rounds=[*progress.rounds, results],
-            pool_sources=max(progress.pool_sources, min(r + 2, g.rounds)))
-        self._save(arrays, progress)
-        timing.update(seconds=time.time() - timing.pop("start"),
-                      compiles=self.compiles.count - timing.pop("compiles_before"))
-        _print_round(results)
-    return {"initial_players": ctx.init.report, "rounds": progress.rounds}
+  def _prover_phase(self, r: int, arrays, progress: Progress, save):
+    def save_step(p: phases.ProverProgress, verifier=arrays["verifier"], base=progress):
+      save({"prover": p.state, "verifier": verifier}, dataclasses.replace(
+          base, ppo_step=p.step, beta=p.beta, monitor=p.monitor))
+    start = phases.ProverProgress(arrays["prover"], progress.ppo_step, progress.beta,
+                                  progress.monitor)
+    final, reason = phases.prover_phase(self.ctx, r, arrays["verifier"], start, save_step,
+                                        preemption.requested)
+    if reason.startswith("diverged"):
+      print(f"round {r}: the prover {reason}; the round is marked diverged in "
+            "summary.json and the next round restarts from the initial prover", flush=True)
+    if r == 0 and self.profile is not None:
+      self._report_profile()
+    return {"prover": final.state, "verifier": arrays["verifier"]}, dataclasses.replace(
+        progress, ppo_step=final.step, beta=final.beta, monitor=final.monitor,
+        current={**progress.current, "ppo_steps": final.step, "stop_reason": reason,
+                 "diverged": reason.startswith("diverged"),
+                 "sneaky_below_10pct_step": final.monitor.get("sneaky_below_step")})
+
+  def _eval_phase(self, r: int, arrays, progress: Progress, save):
+    g = self.cfg.game
+    policy = arrays["prover"]["params"]["policy"]
+    results = {"round": r, **progress.current,
+               **phases.evaluate_round(self.ctx, r, policy, arrays["verifier"])}
+    if r + 1 < g.rounds:
+      phases.sample_pool_source(self.ctx, r + 1, policy)
+    timing = self.timing[r]
+    timing.update(seconds=time.time() - timing.pop("start"),
+                  compiles=self.compiles.count - timing.pop("compiles_before"))
+    _print_round(results)
+    return arrays, dataclasses.replace(
+        progress, ppo_step=0, monitor={}, current={}, rounds=[*progress.rounds, results],
+        pool_sources=max(progress.pool_sources, min(r + 2, g.rounds)))
 
 
 def _print_round(r: dict) -> None:

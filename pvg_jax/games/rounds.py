@@ -35,11 +35,11 @@ class RoundGame(Protocol):
 
 
 def play(game: RoundGame, ckpt: GameCheckpointer, rounds: int,
-         start: Callable[[dict, Progress], tuple[dict, Progress]] | None = None) -> Progress:
+         start: Callable[..., tuple[dict, Progress]] | None = None) -> Progress:
   """Play (or resume) `rounds` rounds of `game`; returns the final Progress (its `rounds`
   hold each round's results, as the eval phase of each game appends them). `start(arrays,
-  progress)` runs once after restore-or-start, before the first phase (e.g. to make sure
-  data the checkpoint counts exists); it returns them, changed or not."""
+  progress, save)` runs once after restore-or-start, before the first phase (e.g. to make
+  sure data the checkpoint counts exists); it returns them, changed or not."""
   saved: list[Progress] = []
 
   def save(arrays: dict, progress: Progress) -> None:
@@ -53,7 +53,7 @@ def play(game: RoundGame, ckpt: GameCheckpointer, rounds: int,
     arrays, progress = restored
     saved.append(progress)
   if start is not None:
-    arrays, progress = start(arrays, progress)
+    arrays, progress = start(arrays, progress, save)
   try:
     while progress.round < rounds:
       if preemption.requested():

@@ -153,7 +153,7 @@ def _attack_best_gap(run: dict, reward: str, round_: int) -> float:
   return math.nan
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
           *["| " + " | ".join(row) + " |" for row in rows]]
 
@@ -165,6 +165,10 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
   if summary.exists() and json.loads(summary.read_text()).get("game") == "anil":
     from pvg_jax.anil import report as anil_report  # configs/anil.py's toy games
     return anil_report.write_report(root)
+  first = next(iter(sorted(root.glob("seed_*/summary.json"))), summary)
+  if first.exists() and json.loads(first.read_text()).get("game") == "debate":
+    from pvg_jax.debate import report as debate_report  # configs/debate.py's game
+    return debate_report.write_report(root, evaluate)
   evaluator = None
   if evaluate:
     from pvg_jax.evals import run as evals_run
@@ -204,7 +208,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
         data.round_label(i): [a["steps"] for r in exp.game for a in r.get("attacks", [])
                               if a["reward"] == reward and a["round"] == i] for i in ids}
   lines += effects.section(exp, numbers)
-  lines += ["## Checkability training by round", "", *_table(header, rows), ""]
+  lines += ["## Checkability training by round", "", *markdown_table(header, rows), ""]
   lines += crossplay.section(exp, out, numbers)
   stops = [f"seed {k}: " + ", ".join(f"r{i} {x['stop_reason']} @ {x['ppo_steps']}"
                                      for i, x in enumerate(r["summary"]["rounds"]))
@@ -223,7 +227,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
         cells.append(st.fmt())
       rows.append([label, *cells])
     lines += ["## Correctness-only baseline over PPO steps", "",
-              *_table(["PPO step", "helpful accuracy", "checker legibility",
+              *markdown_table(["PPO step", "helpful accuracy", "checker legibility",
                        "panel legibility"], rows),
               "", f"K: {K_REFERENCE['baseline']}.", ""]
 
@@ -244,7 +248,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
       rows.append(cells)
       numbers[f"sweep {size}"] = cells
     lines += ["## Verifier-size sweep (seed 0, last round)", "",
-              *_table(["verifier", "params", "helpful acc", "checker leg.", "panel leg.",
+              *markdown_table(["verifier", "params", "helpful acc", "checker leg.", "panel leg.",
                        "V held-out pair acc", "best-of-max-n", "SRC attack"], rows), ""]
 
   lines += ["## Figures", ""]

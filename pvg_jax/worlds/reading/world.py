@@ -7,6 +7,11 @@ Layouts (fixed shapes; prompts and judge inputs left-padded, arguments right-pad
     judge    [pad.., <question> question.., <a> o1 <b> o2, <arg_a> view of A.., <arg_b>
               view of B..]
 
+With `world.rebuttal` (the optional second turn), a rebuttal prompt is the opening prompt
+followed by `<rebut>` and the other side's opening, [.., SIDE, <rebut>, opponent..]; openings
+are left-padded to the same length, so both turns share one shape. The judge then also
+reads `<reb_a> view of A's rebuttal.. <reb_b> view of B's..`.
+
 The judge never sees the passage; quotes reach it through `quotes.judge_view`. Judge views
 per protocol (`views`): debate and double consultancy (both arguments), consultancy (one
 argument, in its side's slot), blind (question and options only) and flags (each side's
@@ -29,10 +34,11 @@ PAD, EOS = "<pad>", "<eos>"
 PASSAGE, QUESTION, OPT_A, OPT_B = "<passage>", "<question>", "<a>", "<b>"
 SIDES = ("<side_a>", "<side_b>")
 ARG_A, ARG_B = "<arg_a>", "<arg_b>"
+REBUT, REB_A, REB_B = "<rebut>", "<reb_a>", "<reb_b>"
 OPEN, CLOSE, VERIFIED, UNVERIFIED = "<q>", "</q>", "<qv>", "<qu>"
 ELLIPSIS = "..."
 SPECIALS = (PAD, EOS, PASSAGE, QUESTION, OPT_A, OPT_B, *SIDES, ARG_A, ARG_B, OPEN, CLOSE,
-            VERIFIED, UNVERIFIED, ELLIPSIS)
+            VERIFIED, UNVERIFIED, ELLIPSIS, REBUT, REB_A, REB_B)
 VIEWS = ("debate", "consultancy", "blind", "flags")
 DISHONEST = ("misleading", "invented")
 
@@ -80,9 +86,12 @@ class ReadingWorld:
       raise ValueError(f"world.quote_mode={cfg.quote_mode!r}: expected one of {quotes.MODES}")
     passage = self.spec.people * len(passages.RELATIONS) * 6           # <= 6 words a fact
     question = 11                                        # "where does the person who ..."
-    self.layout = Layout(prompt_len=1 + passage + 1 + question + 4 + 1,
-                         argument_len=cfg.argument_len,
-                         judge_len=1 + question + 4 + 2 * (1 + cfg.argument_len))
+    self.rebuttal = bool(cfg.get("rebuttal", False))
+    turns = 2 if self.rebuttal else 1
+    self.layout = Layout(
+        prompt_len=1 + passage + 1 + question + 4 + 1 + (turns - 1) * (1 + cfg.argument_len),
+        argument_len=cfg.argument_len,
+        judge_len=1 + question + 4 + 2 * turns * (1 + cfg.argument_len))
     self._q = {w: tok.ids[w] for w in (OPEN, CLOSE, VERIFIED, UNVERIFIED)}
 
   # -- questions and debaters ----------------------------------------------------------------
@@ -96,12 +105,21 @@ class ReadingWorld:
   def _header(self, q: passages.Question, options: Sequence[str]) -> list[str]:
     return [QUESTION, *q.question_words(), OPT_A, options[0], OPT_B, options[1]]
 
-  def prompts(self, qs: Sequence[passages.Question], sides: Sequence[int]) -> np.ndarray:
-    """[B, prompt_len]: the debater (or consultant) of `sides[i]` (0: A, 1: B) on qs[i]."""
-    return np.stack([_left_pad(self.tokenizer.encode(
-        [PASSAGE, *q.passage_words(), *self._header(q, q.options), SIDES[s]]),
-        self.layout.prompt_len, self.tokenizer.pad_id, "a debater prompt")
-        for q, s in zip(qs, sides)])
+  def prompts(self, qs: Sequence[passages.Question], sides: Sequence[int],
+              opponents=None) -> np.ndarray:
+    """[B, prompt_len]: the debater (or consultant) of `sides[i]` (0: A, 1: B) on qs[i];
+    with `opponents` (argument ids per row, world.rebuttal), the rebuttal turn's prompt."""
+    if opponents is not None and not self.rebuttal:
+      raise ValueError("rebuttal prompts need world.rebuttal = True")
+    rows = []
+    for i, (q, s) in enumerate(zip(qs, sides)):
+      ids = self.tokenizer.encode([PASSAGE, *q.passage_words(), *self._header(q, q.options),
+                                   SIDES[s]])
+      if opponents is not None:
+        ids += [self.tokenizer.ids[REBUT], *self.argument_words(opponents[i])]
+      rows.append(_left_pad(ids, self.layout.prompt_len, self.tokenizer.pad_id,
+                            "a debater prompt"))
+    return np.stack(rows)
 
   def sequences(self, prompts: np.ndarray, arguments: np.ndarray) -> Batch:
     tokens = np.concatenate([prompts, arguments], axis=1).astype(np.int32)
@@ -139,10 +157,23 @@ class ReadingWorld:
                     np.int32)
 
   def template_batch(self, qs: Sequence[passages.Question], sides: Sequence[int],
-                     rng: np.random.Generator) -> Batch:
+                     rng: np.random.Generator, turns: Sequence[int] | None = None) -> Batch:
+    """Template arguments of `sides` on `qs` as SFT rows. turns[i] = 1 (world.rebuttal): a
+    rebuttal row, whose prompt shows a template opening of the other side and whose target
+    is a fresh template argument of its own side (it restates its case)."""
     args = np.stack([self.encode_argument(self.template_argument(q, s, rng))
                      for q, s in zip(qs, sides)])
-    return self.sequences(self.prompts(qs, sides), args)
+    opponents = None
+    if turns is not None and any(turns):
+      opponents = [self.encode_argument(self.template_argument(q, 1 - s, rng)) if t else
+                   np.array([], np.int32) for q, s, t in zip(qs, sides, turns)]
+    return self.sequences(self._turn_prompts(qs, sides, opponents, turns), args)
+
+  def _turn_prompts(self, qs, sides, opponents, turns) -> np.ndarray:
+    if opponents is None:
+      return self.prompts(qs, sides)
+    openings, rebuttals = self.prompts(qs, sides), self.prompts(qs, sides, opponents)
+    return np.where(np.asarray(turns, bool)[:, None], rebuttals, openings)
 
   # -- what the judge sees ---------------------------------------------------------------------
 
@@ -170,26 +201,30 @@ class ReadingWorld:
             for x in self.quote_check(q, argument_ids)]
 
   def judge_view(self, view: str, q: passages.Question, arg_a=None, arg_b=None,
-                 swap: bool = False) -> np.ndarray:
+                 swap: bool = False, reb_a=None, reb_b=None) -> np.ndarray:
     """[judge_len] one judge input. arg_a / arg_b: argument ids for option A / B (None: no
-    argument for that side). swap=True exchanges the options and the two slots, so the
-    judge's first-slot logit is then about the original option B."""
+    argument for that side); reb_a / reb_b: their rebuttals (world.rebuttal). swap=True
+    exchanges the options and the slots, so the judge's first-slot logit is then about the
+    original option B."""
     if view not in VIEWS:
       raise ValueError(f"judge view {view!r}: expected one of {VIEWS}")
     options = q.options[::-1] if swap else q.options
-    first, second = (arg_b, arg_a) if swap else (arg_a, arg_b)
+    order = (lambda x, y: (y, x)) if swap else (lambda x, y: (x, y))  # noqa: E731
     ids = self.tokenizer.encode(self._header(q, options))
     if view != "blind":
       show = self._flags if view == "flags" else self._shown
-      for marker, arg in ((ARG_A, first), (ARG_B, second)):
+      shown = (*zip((ARG_A, ARG_B), order(arg_a, arg_b)),
+               *zip((REB_A, REB_B), order(reb_a, reb_b)))
+      for marker, arg in shown:
         if arg is not None:
           ids += [self.tokenizer.ids[marker], *show(q, arg)]
     return _left_pad(ids, self.layout.judge_len, self.tokenizer.pad_id, "a judge input")
 
   def judge_views(self, view: str, qs: Sequence[passages.Question], args_a=None,
-                  args_b=None) -> np.ndarray:
+                  args_b=None, rebs_a=None, rebs_b=None) -> np.ndarray:
     """[2, B, judge_len]: each question's view in the given order ([0]) and swapped ([1])."""
-    a = [None] * len(qs) if args_a is None else args_a
-    b = [None] * len(qs) if args_b is None else args_b
-    return np.stack([np.stack([self.judge_view(view, q, x, y, swap)
-                               for q, x, y in zip(qs, a, b)]) for swap in (False, True)])
+    none = [None] * len(qs)
+    cols = [none if x is None else x for x in (args_a, args_b, rebs_a, rebs_b)]
+    return np.stack([np.stack([self.judge_view(view, q, a, b, swap, ra, rb)
+                               for q, a, b, ra, rb in zip(qs, *cols)])
+                     for swap in (False, True)])
