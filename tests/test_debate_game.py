@@ -94,6 +94,7 @@ def test_elo_tournament_of_the_checkpoints(reference):
   elo = np.array([p["elo"] for p in result["players"]])
   assert np.isfinite(elo).all() and abs(elo.mean()) < 1e-6
   assert np.isfinite(result["slope_debate_per_100_elo"])
+  assert 0.0 <= result["correct_side_win_rate"] <= 1.0
   # a player's Elo orders its wins: the top-rated one won at least as many as the bottom
   assert wins[elo.argmax()].sum() >= wins[elo.argmin()].sum()
   assert evaluate.evaluate(cfg, workdir) == result                # cached
@@ -113,3 +114,19 @@ def test_rebuttal_turn_game_and_tournament(tmp_path):
   assert [p["player"] for p in result["players"]] == ["debater:init", "debater:0",
                                                       "consultant:0", "debater:0:bo4"]
   assert all(0.0 <= p["debate_accuracy"] <= 1.0 for p in result["players"])
+
+
+def test_report_of_one_game(reference):
+  """pvg-report on a debate workdir: the tables and the three figures, from the run."""
+  from pvg_jax.report import build
+  workdir, summary, _ = reference
+  path = build.write_report(workdir)
+  text = path.read_text()
+  for heading in ("## Judge accuracy per protocol", "## Paired differences",
+                  "## Accuracy against debater Elo", "## Quotes"):
+    assert heading in text
+  debate_row = next(line for line in text.splitlines() if line.startswith("| debate |"))
+  assert f"{summary['rounds'][-1]['debate_accuracy']:.3f}" in debate_row
+  for name in ("fig_debate_protocols", "fig_debate_elo", "fig_debate_quotes"):
+    png = path.parent / f"{name}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

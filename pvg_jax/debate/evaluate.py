@@ -33,7 +33,7 @@ from pvg_jax.models import functional, sampler
 from pvg_jax.worlds.reading.world import ReadingWorld
 
 TOURNAMENT_STREAM = 301
-FORMAT = 1
+FORMAT = 2   # 2: correct_side_win_rate
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -124,12 +124,14 @@ class Tournament:
             for i, (_, p, n) in enumerate(tqdm(contestants, desc="arguments", leave=False))]
     k = len(contestants)
     wins, games = np.zeros((k, k)), np.zeros((k, k))
+    correct_side = []                                 # did the right option's side win?
     for i in tqdm(range(k), desc="tournament", leave=False):
       for j in range(k):
         if i == j:
           continue
         d = self.debate(i, j, contestants, args, qs)
         won = np.where(d == 0, 0.5, d > 0)            # i argued A, j argued B
+        correct_side.append(np.where(d == 0, 0.5, (d > 0) == a_right))
         wins[i, j] += won.sum()
         wins[j, i] += (1 - won).sum()
         games[i, j] += len(qs)
@@ -146,6 +148,7 @@ class Tournament:
                    "consultancy_accuracy": single["single_consultancy"]})
     elo = np.array([r["elo"] for r in rows])
     return {"format": FORMAT, "questions": len(qs), "players": rows,
+            "correct_side_win_rate": float(np.mean(correct_side)),
             "wins": wins.tolist(), "games": games.tolist(),
             "slope_debate_per_100_elo": 100 * _slope(elo, np.array(
                 [r["debate_accuracy"] for r in rows])),
@@ -173,5 +176,7 @@ def print_tournament(result: dict) -> None:
   for row in result["players"]:
     print(f"{row['player']:>18} elo {row['elo']:+7.1f} debate {row['debate_accuracy']:.3f} "
           f"consultancy {row['consultancy_accuracy']:.3f}")
+  print(f"the right option's side won {result['correct_side_win_rate']:.3f} of the "
+        "tournament's debates")
   print(f"slope per 100 Elo: debate {result['slope_debate_per_100_elo']:+.3f}, consultancy "
         f"{result['slope_consultancy_per_100_elo']:+.3f}")

@@ -111,6 +111,8 @@ def elo_table(seeds: list[dict]) -> list[str]:
       ["debate accuracy per 100 Elo", _star(stats.t_interval(deb))],
       ["consultancy accuracy per 100 Elo", _star(stats.t_interval(con))],
       ["debate slope - consultancy slope (paired)", _star(stats.paired(deb, con))],
+      ["right option's side wins (all tournament debates)", stats.t_interval(
+          [s["tournament"]["correct_side_win_rate"] for s in done]).fmt()],
       ["Elo range of the checkpoints", stats.t_interval(spread).fmt(0)]])
 
 
