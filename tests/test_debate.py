@@ -199,6 +199,11 @@ def test_config_errors_name_the_key():
     cfg.game.group_size = 1
   with pytest.raises(ConfigError, match="game.group_size"):
     debate_validate.validate(cfg)
+  cfg = debate_config.get_config("smoke")
+  with cfg.unlocked():
+    cfg.game.ppo.adaptive_kl = True
+  with pytest.raises(ConfigError, match="game.ppo.adaptive_kl"):
+    debate_validate.validate(cfg)
   with pytest.raises(ValueError, match="only option is 'smoke'"):
     debate_config.get_config("tiny")
 

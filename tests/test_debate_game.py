@@ -58,6 +58,11 @@ def test_smoke_game_reports_every_protocol(reference):
       assert (workdir / "snapshots" / f"round_{r}" / name / "meta.json").exists()
   phases = {r["phase"] for r in _records(workdir)}
   assert {"debater_sft", "judge_pretrain_debate", "round_0/play", "round_1/play"} <= phases
+  # both policies are held to the initial debater with the configured KL weight
+  play = [r for r in _records(workdir) if r["phase"].endswith("/play")]
+  beta = json.loads((workdir / "config.json").read_text())["game"]["ppo"]["beta"]
+  assert beta > 0 and all(r[f"{p}/beta"] == pytest.approx(beta) for r in play
+                          for p in ("debate", "consultancy"))
 
 
 def test_kill_9_twice_then_resume_gives_the_same_summary(reference, tmp_path):

@@ -32,6 +32,9 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
        f"must be >= 2 (RLOO needs another argument of the group), got {cfg.game.group_size}")
   need(cfg.game.ppo.advantages == "rloo", "game.ppo.advantages",
        "the debate game uses 'rloo' (no critic)")
+  need(not cfg.game.ppo.adaptive_kl, "game.ppo.adaptive_kl",
+       "the debate game keeps the KL weight fixed at game.ppo.beta")
+  need(cfg.game.ppo.beta >= 0, "game.ppo.beta", f"must be >= 0, got {cfg.game.ppo.beta}")
   need(cfg.game.ppo.minibatches >= 1 and
        (2 * cfg.game.questions * cfg.game.group_size) % cfg.game.ppo.minibatches == 0,
        "game.ppo.minibatches", "must divide the 2 * questions * group_size rows")

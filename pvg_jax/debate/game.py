@@ -163,7 +163,7 @@ class DebateGame:
     bar = tqdm(total=g.steps, initial=progress.ppo_step, desc=f"round {round_} play",
                leave=False, mininterval=1)
     for step in range(progress.ppo_step, g.steps):
-      arrays, metrics = self.play_step(round_, step, arrays, progress.beta)
+      arrays, metrics = self.play_step(round_, step, arrays)
       if (step + 1) % self.cfg.log_every == 0 or step + 1 == g.steps:
         values = self.writer.write(f"round_{round_}/play", step + 1, metrics)
         bar.set_postfix(debate=f"{values['debate/judge_accuracy']:.2f}",
@@ -179,9 +179,11 @@ class DebateGame:
     bar.close()
     return arrays, dataclasses.replace(progress, ppo_step=0)
 
-  def play_step(self, round_: int, step: int, arrays: dict, beta: float):
-    """One debate and one consultancy iteration on the same G train questions."""
+  def play_step(self, round_: int, step: int, arrays: dict):
+    """One debate and one consultancy iteration on the same G train questions (KL weight
+    game.ppo.beta, fixed: config.validate refuses adaptive_kl here)."""
     g, w, fns = self.cfg.game, self.world, self.fns
+    beta = np.float32(g.ppo.beta)
     rng = np.random.default_rng([self.cfg.seed, PLAY_STREAM, round_, step])
     qs = w.questions("train", rng.integers(g.train_questions, size=g.questions))
     b = g.group_size
@@ -232,7 +234,7 @@ class DebateGame:
                "helpful": np.tile([True, False], g.questions * turns)}
       out[policy], _, ppo_metrics = fns.update[policy](
           state, self.init.debater_params, batch, np.tile(final, turns).astype(np.float32),
-          np.float32(beta), jax.random.fold_in(key, 1))
+          beta, jax.random.fold_in(key, 1))
       name = "debate" if policy == "debater" else "consultancy"
       metrics.update({f"{name}/{k}": v for k, v in ppo_metrics.items()})
       metrics[f"{name}/judge_accuracy"] = judging.accuracy(d, judged)
