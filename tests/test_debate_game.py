@@ -170,3 +170,20 @@ def test_judges_learn_what_their_view_holds(tmp_path, view, low, high):
   accuracy = judging.accuracy(np.asarray(judging.order_averaged(s)), batch["a_right"])
   print(f"{view} judge: held-out accuracy {accuracy:.3f}")
   assert low <= accuracy <= high, f"{view} judge: held-out accuracy {accuracy:.3f}"
+
+
+def test_damaged_files_recompute_or_name_themselves(reference, tmp_path):
+  """A damaged tournament cache is recomputed; a damaged summary.json is a one-line
+  error naming the file."""
+  from pvg_jax import cli
+  from pvg_jax.debate import report
+  workdir, _, _ = reference
+  copy = tmp_path / "copy"
+  shutil.copytree(workdir, copy)
+  cfg = load_config(copy)
+  good = evaluate.evaluate(cfg, copy)
+  (copy / "evals" / "tournament.json").write_text('{"format": 2, "play')
+  assert evaluate.evaluate(cfg, copy) == good
+  (copy / "summary.json").write_text("{not json")
+  with pytest.raises(cli.UserError, match="summary.json: not valid JSON"):
+    report.load(copy)

@@ -163,7 +163,10 @@ def evaluate(cfg, workdir: str | pathlib.Path) -> dict:
     raise cli.UserError(f"{workdir}: no summary.json; finish the game first (pvg-train)")
   path = workdir / "evals" / "tournament.json"
   if path.exists():
-    cached = json.loads(path.read_text())
+    try:
+      cached = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):   # a damaged cache is recomputed
+      cached = {}
     if cached.get("format") == FORMAT:
       return cached
   result = Tournament(cfg, workdir).run()

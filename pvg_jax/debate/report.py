@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from pvg_jax.debate.game import PROTOCOLS  # noqa: E402
 from pvg_jax.report import stats  # noqa: E402
 from pvg_jax.report.build import markdown_table  # noqa: E402
+from pvg_jax.train import read_json  # noqa: E402
 
 # published orderings, as reported (different tasks, judges and debater training)
 PUBLISHED = {
@@ -52,9 +53,9 @@ def load(root: pathlib.Path, evaluate: bool = False) -> list[dict]:
       from pvg_jax.evals.run import load_config
       debate_evaluate.evaluate(load_config(d), d)
     t = d / "evals" / "tournament.json"
-    cfg = json.loads((d / "config.json").read_text())
-    out.append({"seed": cfg["seed"], "summary": json.loads((d / "summary.json").read_text()),
-                "tournament": json.loads(t.read_text()) if t.exists() else None})
+    out.append({"seed": read_json(d / "config.json")["seed"],
+                "summary": read_json(d / "summary.json"),
+                "tournament": read_json(t) if t.exists() else None})
   if not out:
     raise FileNotFoundError(f"{root}: no seed_<s>/summary.json of a finished debate game")
   return out
