@@ -240,8 +240,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   ev.best_of_n = (2,) if smoke else (2, 4, 8)
   ev.bon_samples = 4 if smoke else 16       # initial-prover samples per test problem
   ev.bon_draws = 8 if smoke else 32         # balanced draws per problem and n
-  ev.attack_rewards = ("src", "cgc", "goodhart")
-  ev.attack_steps = 4 if smoke else 50      # PPO budget of a sneaky-only attack
+  ev.attack_rewards = ("src",) if terse else ("src", "cgc", "goodhart")
+  ev.attack_steps = 4 if smoke else 150 if terse else 50   # PPO budget of an attack.
+                                            # terse: twice the steps the attacks on seed 0's
+                                            # V_init took (SRC 70, CGC 71, goodharting 78
+                                            # of 300), so V_init falls within half of it
   ev.attack_groups = 4 if smoke else 8
   ev.attack_group_size = 4 if smoke else 8
   ev.attack_window = 2 if smoke else 5      # steps the success rule averages over

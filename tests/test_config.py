@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from configs import arith
-from pvg_jax import config, train
+from configs import ablation, arith
+from pvg_jax import config, players, train
+from pvg_jax.training import state
 
 
 def _with(cfg, key, value):
@@ -150,3 +151,41 @@ def test_experiment_parts_restrict_every_runs_evaluations(smoke_config, tmp_path
                    ("no_sneaky", experiments.CONTROL_PARTS)]
   with pytest.raises(cli.UserError, match="--parts: unknown 'atacks'"):
     experiments.seeds(smoke_config, tmp_path, 1, parts=("atacks",))
+
+
+ABLATION_KEYS = {
+    "schedule": ["game.ppo.steps", "game.ppo.warmup_steps"],
+    "critic": ["game.ppo.advantages", "game.ppo.critic_warmup_steps"],
+    "anchor": ["game.ppo.role_anchor"],
+    "verifier": ["game.verifier.generator_share"],
+}
+
+
+@pytest.mark.parametrize("fix", [*ablation.FIXES, "all"])
+def test_each_ablation_undoes_its_fix_and_nothing_else(fix):
+  """configs/ablation.py differs from the terse world only in the undone fix's keys, keeps
+  the step budget and the initial players (same cache keys), and is valid."""
+  terse = arith.get_config("smoke,terse")
+  cfg = ablation.get_config(f"smoke,{fix}")
+  config.validate(cfg)
+  keys = sorted(k for f in (ablation.FIXES if fix == "all" else (fix,))
+                for k in ABLATION_KEYS[f])
+  assert train.game_config_diff(json.loads(terse.to_json_best_effort()), cfg) == keys
+  assert cfg.game.ppo.max_steps == terse.game.ppo.max_steps
+  assert players.cache_key(cfg) == players.cache_key(terse)
+  with pytest.raises(ValueError, match="name the fixes to undo"):
+    ablation.get_config("smoke")
+
+
+def test_the_schedule_ablation_is_the_old_schedule_in_ppo_steps():
+  """Before the fix the decay counted optimizer updates (epochs x minibatches per PPO step)
+  against the step budget: it reached its 10% floor after a quarter of the budget."""
+  fixed, undone = arith.get_config("terse").game.ppo, ablation.get_config("schedule").game.ppo
+  updates = fixed.epochs * fixed.minibatches
+  fixed_lr = state.make_schedule(fixed, updates)
+  old_lr = state.make_schedule(undone, updates)
+  floor = 0.1 * fixed.lr
+  budget = fixed.max_steps * updates
+  assert float(old_lr(budget // updates)) == pytest.approx(floor)   # PPO step 25 of 100
+  assert float(fixed_lr(budget // updates)) > 0.9 * fixed.lr
+  assert float(fixed_lr(budget)) == pytest.approx(floor)
