@@ -34,6 +34,11 @@ def test_changes_and_baseline_differences_are_paired_by_seed():
   assert "vs_baseline" not in table["correctness baseline"]["helpful accuracy"]
   frozen_change = table["frozen_verifier"]["helpful accuracy"]["change"]
   assert frozen_change.n == 2 and frozen_change.mean == pytest.approx(0.0)
+  frozen_vs_game = table["frozen_verifier"]["helpful accuracy"]["vs_game"]   # seeds 0, 1
+  assert frozen_vs_game.n == 2 and frozen_vs_game.mean == pytest.approx(-0.0205)
+  assert frozen_vs_game.excludes_zero
+  assert "vs_game" not in table["game (src)"]["helpful accuracy"]
+  assert "vs_game" not in table["correctness baseline"]["helpful accuracy"]
   numbers = {}
   text = "\n".join(effects.section(exp, numbers))
   assert "| game (src) | helpful accuracy | 3 |" in text and "+0.021 [" in text

@@ -5,6 +5,7 @@ All runs of one seed start from that seed's initial players, so per seed
 
     change      = measure(final prover of the run) - measure(initial prover)
     vs baseline = measure(final prover of the run) - measure(baseline's final prover)
+    vs game     = measure(final prover of a control game) - measure(main game's final prover)
 
 cancel what the seed's initial players contribute; the interval is taken over seeds. The
 measures are those of the legibility evaluation (evals/run.py): helpful test accuracy and
@@ -55,9 +56,11 @@ def arms(exp: Experiment) -> dict[str, dict[int, dict]]:
 
 
 def effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Interval]]]:
-  """arm -> measure -> {"final", "change", "vs_baseline"} intervals over seeds."""
+  """arm -> measure -> {"final", "change", "vs_baseline", "vs_game"} intervals over seeds
+  (vs_game for control games only)."""
   kinds = arms(exp)
   baseline = kinds.get("correctness baseline", {})
+  game = kinds[f"game ({exp.reward})"]
   out: dict = {}
   for arm, runs in kinds.items():
     seeds = sorted(runs)
@@ -69,6 +72,9 @@ def effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Interval]]]:
       if baseline and arm != "correctness baseline":
         cell["vs_baseline"] = stats.paired(final, [final_value(baseline[s], key)
                                                    if s in baseline else None for s in seeds])
+      if arm in CONTROLS:
+        cell["vs_game"] = stats.paired(final, [final_value(game[s], key) if s in game
+                                               else None for s in seeds])
       out[arm][name] = cell
   return out
 
@@ -83,13 +89,14 @@ def section(exp: Experiment, numbers: dict) -> list[str]:
            "excludes 0 is marked *. `final`: the run's final prover; `change`: final prover "
            "minus the initial prover of the "
            "same seed; `vs baseline`: final prover minus the correctness-only baseline's "
-           "final prover of the same seed.", ""]
-  header = ["run", "measure", "seeds", "final", "change", "vs baseline"]
+           "final prover of the same seed; `vs game`: a control game's final prover minus "
+           "the main game's of the same seed.", ""]
+  header = ["run", "measure", "seeds", "final", "change", "vs baseline", "vs game"]
   rows = []
   for arm, cells in table.items():
     for m, _ in MEASURES:
       row = [arm, m, str(cells[m]["final"].n), cells[m]["final"].fmt()]
-      for c in ("change", "vs_baseline"):
+      for c in ("change", "vs_baseline", "vs_game"):
         iv = cells[m].get(c)
         row.append("-" if iv is None else iv.fmt(sign=True) + (" *" if iv.excludes_zero
                                                                 else ""))
