@@ -83,6 +83,25 @@ def test_evaluation_resumes_to_identical_numbers(experiment):
   assert after == before
 
 
+def test_evaluating_some_parts_keeps_the_others_while_current(experiment, tmp_path):
+  """pvg-eval --parts (pvg-experiments --parts): results.json keeps the parts not asked
+  for, unless their `evals` settings changed since (then they are left out, not stale)."""
+  root, cfg, _ = experiment
+  workdir = tmp_path / "src"
+  shutil.copytree(root / "seed_0" / "src", workdir)
+  read = lambda: json.loads((workdir / "evals" / "results.json").read_text())  # noqa: E731
+  full = read()
+  evals_run.evaluate(workdir, parts=("dynamics",))
+  kept = read()
+  assert set(evals_run.PARTS) <= set(kept)
+  assert kept["legibility"] == full["legibility"] and kept["attacks"] == full["attacks"]
+  changed = experiments.run_config(cfg, root, 0)
+  changed.evals.attack_steps += 1
+  evals_run.evaluate(workdir, changed, parts=("dynamics",))
+  stale = read()
+  assert "attacks" not in stale and stale["legibility"] == full["legibility"]
+
+
 def test_report_command_and_unfinished_workdir(experiment, tmp_path):
   root, _, _ = experiment
   out = subprocess.run([sys.executable, "-m", "pvg_jax.report.build", "--workdir",

@@ -391,10 +391,20 @@ class Evaluation:
   # -- everything ------------------------------------------------------------------------
 
   def run(self, parts: tuple[str, ...] | None = None) -> dict:
+    """Evaluate `parts` (default: all) and write results.json: those parts, and every
+    other part of the previous results.json that is still current (same game, same
+    `evals` settings for it), so that e.g. `--parts attacks` after the cheap parts keeps
+    them."""
     parts = PARTS if parts is None else parts
     results: dict = {"summary": self.summary, "config": json.loads(
-        self.cfg.to_json_best_effort()), "workdir": str(self.workdir)}
+        self.cfg.to_json_best_effort()), "workdir": str(self.workdir), "part_tags": {}}
+    previous = self._previous_results()
+    for part in PARTS:
+      tag = previous.get("part_tags", {}).get(part)
+      if part not in parts and part in previous and tag == self._result_tag(part):
+        results[part], results["part_tags"][part] = previous[part], tag
     for part in parts:
+      results["part_tags"][part] = self._result_tag(part)
       if part == "legibility":
         provers = self.provers()
         results["legibility"] = [self.legibility(r, s)
@@ -403,6 +413,20 @@ class Evaluation:
         results[part] = getattr(self, part)()
     _write_json(self.out / "results.json", results)
     return results
+
+  def _result_tag(self, part: str) -> str:
+    """What a part's entry in results.json depends on: its cache tag (the game and its
+    `evals` settings) and, for legibility, which provers are judged."""
+    if part == "legibility":
+      return _digest({"tag": self.tags[part], "provers": self.provers()})
+    return self.tags[part]
+
+  def _previous_results(self) -> dict:
+    """The last results.json, or {} (none, or unreadable: it is rewritten from the parts)."""
+    try:
+      return json.loads((self.out / "results.json").read_text())
+    except (OSError, ValueError):
+      return {}
 
 
 PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "crossplay",
