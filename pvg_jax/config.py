@@ -35,6 +35,11 @@ CONTROLS = {
 }
 
 
+# what a control game is evaluated for (pvg-experiments, pvg-report): the measures its
+# comparison needs, not the attacks
+CONTROL_PARTS = ("dynamics", "legibility", "flaws", "crossplay")
+
+
 def as_control(cfg: ml_collections.ConfigDict, name: str) -> None:
   """Turn the main game's config into control game `name` of CONTROLS, in place."""
   if name not in CONTROLS:

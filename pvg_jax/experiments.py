@@ -32,8 +32,7 @@ from pvg_jax import train as train_lib
 from pvg_jax.evals import run as evals_run
 
 BASELINE = "correctness"
-# what a control game is evaluated for: the measures its comparison needs, not the attacks
-CONTROL_PARTS = ("dynamics", "legibility", "flaws", "crossplay")
+CONTROL_PARTS = config_lib.CONTROL_PARTS
 
 
 def seed_dir(root: pathlib.Path, seed: int) -> pathlib.Path:

@@ -43,3 +43,23 @@ def test_changes_and_baseline_differences_are_paired_by_seed():
   text = "\n".join(effects.section(exp, numbers))
   assert "| game (src) | helpful accuracy | 3 |" in text and "+0.021 [" in text
   assert numbers["effects"]["frozen_verifier"]["helpful accuracy"]["change"] == [0.0, 0.0]
+
+
+def test_report_evaluates_each_kind_of_run_for_its_own_parts(tmp_path):
+  """pvg-report's evaluation asks for what pvg-experiments gives each run: control games
+  get CONTROL_PARTS (no attacks), the others their defaults (None)."""
+  from pvg_jax import config
+  from pvg_jax.report import data
+  for name in ("src", "correctness", "frozen_verifier", "no_sneaky"):
+    (tmp_path / "seed_0" / name).mkdir(parents=True)
+    (tmp_path / "seed_0" / name / "config.json").write_text("{}")
+  calls = {}
+
+  def evaluate(workdir, parts=None):
+    calls[workdir.name] = parts
+    return _run(0, 0.5, 0.5, reward="correctness" if workdir.name == "correctness" else "src")
+
+  exp = data.load(tmp_path, evaluate)
+  assert calls == {"src": None, "correctness": None, "frozen_verifier": config.CONTROL_PARTS,
+                   "no_sneaky": config.CONTROL_PARTS}
+  assert sorted(exp.controls) == ["frozen_verifier", "no_sneaky"] and len(exp.game) == 1

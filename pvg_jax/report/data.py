@@ -13,7 +13,7 @@ import math
 import pathlib
 from collections.abc import Callable, Sequence
 
-from pvg_jax.config import CONTROLS
+from pvg_jax.config import CONTROL_PARTS, CONTROLS
 from pvg_jax.report import stats
 
 INIT = -1
@@ -68,24 +68,26 @@ def find_controls(root: pathlib.Path) -> dict[str, list[pathlib.Path]]:
   return out
 
 
-def load(root: str | pathlib.Path, evaluate: Callable[[pathlib.Path], dict] | None = None
+def load(root: str | pathlib.Path, evaluate: Callable[..., dict] | None = None
          ) -> Experiment:
-  """Every run's evaluation results: from `evaluate(workdir)` if given (it reuses what is
-  cached and current), else as last written to evals/results.json."""
+  """Every run's evaluation results: from `evaluate(workdir, parts=...)` if given (it
+  reuses what is cached and current; control games get CONTROL_PARTS, as pvg-experiments
+  gives them), else as last written to evals/results.json."""
   root = pathlib.Path(root)
   games, baselines, sweep = find_runs(root)
 
-  def results(workdir: pathlib.Path) -> dict:
+  def results(workdir: pathlib.Path, parts: tuple[str, ...] | None = None) -> dict:
     path = workdir / "evals" / "results.json"
     if evaluate is not None:           # cached parts are reused, stale ones recomputed
-      return evaluate(workdir)
+      return evaluate(workdir, parts=parts)
     if not path.exists():
       raise FileNotFoundError(f"{path} missing: run pvg-eval --workdir {workdir}")
     return json.loads(path.read_text())
 
   game = [results(w) for w in games]
   reward = game[0]["config"]["game"]["reward"] if game else "?"
-  controls = {name: [results(w) for w in dirs] for name, dirs in find_controls(root).items()}
+  controls = {name: [results(w, CONTROL_PARTS) for w in dirs]
+              for name, dirs in find_controls(root).items()}
   return Experiment(root, game, [results(w) for w in baselines],
                     {k: results(w) for k, w in sweep.items()}, reward, controls)
 
