@@ -37,7 +37,7 @@ CONTROLS = {
 
 # what a control game is evaluated for (pvg-experiments, pvg-report): the measures its
 # comparison needs, not the attacks
-CONTROL_PARTS = ("dynamics", "legibility", "flaws", "crossplay")
+CONTROL_PARTS = ("dynamics", "legibility", "styles", "flaws", "crossplay")
 
 
 def as_control(cfg: ml_collections.ConfigDict, name: str) -> None:

@@ -63,3 +63,33 @@ def test_report_evaluates_each_kind_of_run_for_its_own_parts(tmp_path):
   assert calls == {"src": None, "correctness": None, "frozen_verifier": config.CONTROL_PARTS,
                    "no_sneaky": config.CONTROL_PARTS}
   assert sorted(exp.controls) == ["frozen_verifier", "no_sneaky"] and len(exp.game) == 1
+
+
+def _styled(run: dict, shares: list[float], world=("full", "terse")) -> dict:
+  """`run` with a styles part: terse share shares[i] at the i-th prover (init first)."""
+  run["config"]["world"] = {"styles": list(world)}
+  provers = [(-1, 0)] + [(r, 4) for r in range(len(run["summary"]["rounds"]))]
+  row = lambda t: {"full": {"share": 1 - t, "accuracy": 0.5, "over_budget_correct": 0.1},  # noqa: E731
+                   "terse": {"share": t, "accuracy": 0.5, "over_budget_correct": 0.3}}
+  run["styles"] = [{"round": r, "step": s, "helpful": row(t), "sneaky": row(0.5)}
+                   for (r, s), t in zip(provers, shares)]
+  return run
+
+
+def test_styles_section_pairs_the_share_changes_by_seed(tmp_path):
+  from pvg_jax.report import styles
+  game = [_styled(_run(s, 0.5, 0.5), [0.6 + d, 0.6 + d, 0.6 + d]) for s, d in
+          enumerate((0.0, 0.01, 0.02))]
+  base = [_styled(_run(s, 0.5, 0.6, rounds=1, reward="correctness"), [0.6 + d, 0.7 + d])
+          for s, d in enumerate((0.0, 0.01, 0.02))]
+  numbers = {}
+  text = "\n".join(styles.section(Experiment(None, game, base, {}, "src"), tmp_path,
+                                  numbers))
+  paired = numbers["styles helpful terse share, paired"]
+  assert paired["game: share change"] == pytest.approx([0.0] * 3)
+  assert paired["game - baseline"] == pytest.approx([-0.1] * 3)
+  assert paired["baseline: share change"] == pytest.approx([0.1] * 3)
+  assert "| helpful | terse | +0.000 [" in text and "| baseline, end | 0.290 [" in text
+  assert (tmp_path / "fig_styles.png").stat().st_size > 10_000
+  single = [_run(0, 0.5, 0.5)]
+  assert styles.section(Experiment(None, single, [], {}, "src"), tmp_path, {}) == []

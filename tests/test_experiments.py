@@ -84,8 +84,9 @@ def test_evaluation_resumes_to_identical_numbers(experiment):
 
 
 def test_evaluating_some_parts_keeps_the_others_while_current(experiment, tmp_path):
-  """pvg-eval --parts (pvg-experiments --parts): results.json keeps the parts not asked
-  for, unless their `evals` settings changed since (then they are left out, not stale)."""
+  """pvg-eval --parts (pvg-experiments --parts): results.json keeps every other part whose
+  cached files are complete and current, and leaves out a part whose `evals` settings
+  changed since (rather than report it stale)."""
   root, cfg, _ = experiment
   workdir = tmp_path / "src"
   shutil.copytree(root / "seed_0" / "src", workdir)
@@ -100,6 +101,10 @@ def test_evaluating_some_parts_keeps_the_others_while_current(experiment, tmp_pa
   evals_run.evaluate(workdir, changed, parts=("dynamics",))
   stale = read()
   assert "attacks" not in stale and stale["legibility"] == full["legibility"]
+  next((workdir / "evals" / "legibility").glob("round_1_*")).unlink()    # one prover's
+  evals_run.evaluate(workdir, parts=("dynamics",))
+  assert "legibility" not in read() and not list((workdir / "evals" / "legibility").glob(
+      "round_1_*"))                                       # nothing was computed
 
 
 def test_report_command_and_unfinished_workdir(experiment, tmp_path):

@@ -213,3 +213,33 @@ def test_the_terse_world_budget_splits_full_from_terse_solutions():
     n = len(p.derived)
     assert (cost["full"] <= judge.budget) == (n <= 3), (n, cost)
     assert (cost["terse"] <= judge.budget) == (n <= 2), (n, cost)
+
+
+def test_style_breakdown_of_written_solutions():
+  """survey.style_breakdown (the evaluations' styles part): per style of given solutions,
+  the share, the accuracy and the checker's over-budget share, against what the terse
+  world's budget implies (3-step full solutions fit, 3-step terse ones do not)."""
+  from pvg_jax import rollout
+  from pvg_jax.evals import survey
+  cfg = arith.get_config("terse")
+  world = arith_world.ArithWorld(cfg.world, 0)
+  judge = judges.make_checker(cfg.evals, world)
+  probs = [p for p in world.problems("test", range(200)) if len(p.derived) == 3][:10]
+  rows = [(p, s, answer) for p in probs for s, answer in
+          (("full", p.answer), ("terse", p.answer), ("terse", p.answer), ("terse", -1))]
+  index = np.array([world.problems("test", range(200)).index(p) for p, _, _ in rows])
+  solutions = np.stack([tokenizer.encode_solution(
+      world.tokenizer, world.layout, styles.render(p, p.canonical_steps(), a, s) if a >= 0
+      else styles.render(p, p.canonical_steps(), p.answer + 1, s)) for p, s, a in rows])
+  roles = np.full(len(rows), arith_world.ROLE_HELPFUL)
+  batch = world.sequences(world.prompts([p for p, _, _ in rows], roles), solutions)
+  checks = [world.check(p, s) for (p, _, _), s in zip(rows, solutions)]
+  ro = rollout.Rollouts(index, roles, batch.tokens, batch.kv_mask, batch.loss_mask,
+                        np.zeros(solutions.shape, np.float32),
+                        np.array([c.correct for c in checks]), np.zeros(len(rows), int),
+                        np.array(["ok"] * len(rows)), np.ones(len(rows)))
+  out = survey.style_breakdown(world, judge, "test", ro)
+  assert out["full"]["share"] == pytest.approx(0.25) and out["terse"]["share"] == 0.75
+  assert out["full"]["accuracy"] == 1.0 and out["terse"]["accuracy"] == pytest.approx(2 / 3)
+  assert out["full"]["over_budget"] == 0.0 and out["terse"]["over_budget_correct"] == 1.0
+  assert out["merged"]["share"] == 0.0 and out["merged"]["accuracy"] is None

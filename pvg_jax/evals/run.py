@@ -20,6 +20,8 @@ reads the workdir's config.json, summary.json, snapshots/ and rollouts/ and writ
     separability.json     ROC-AUC of a tiny helpful-vs-sneaky classifier, by round
     crossplay.json        every verifier on every prover's samples (pairwise accuracy and
                           the sneaky role's fool rate)
+    styles/*.json         per prover, per solution style of the legibility samples (styled
+                          worlds): share, accuracy, the checker's over-budget share
     results.json          all of the above, with the game's summary, for the report
 
 Each part is skipped when its file exists and was made with the same evaluation config, so
@@ -29,6 +31,7 @@ block of the config (configs/arith.py).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -43,7 +46,7 @@ from tqdm.auto import tqdm
 from pvg_jax import cli, players, rollout, sharding
 from pvg_jax import config as config_lib
 from pvg_jax import train as train_lib
-from pvg_jax.evals import attacks, classifier, judges, measures
+from pvg_jax.evals import attacks, classifier, judges, measures, survey
 from pvg_jax.games import jitted, snapshots
 from pvg_jax.metrics import MetricWriter
 from pvg_jax.models import functional
@@ -140,6 +143,7 @@ class Evaluation:
                  for part, keys in PART_KEYS.items()}
     self._checker = judges.make_checker(self.cfg.evals, self.world)
     self._panel: list[judges.ModelJudge] | None = None
+    self._cache_only = False          # part(cache_only=True): read, never compute
 
   # -- caching ---------------------------------------------------------------------------
 
@@ -150,6 +154,8 @@ class Evaluation:
       data = json.loads(path.read_text())
       if data.get("evals_tag") == tag:
         return data
+    if self._cache_only:
+      raise NotCachedError(path)
     data = {"evals_tag": tag, **compute()}
     _write_json(path, data)
     return data
@@ -265,6 +271,30 @@ class Evaluation:
       return result
     name = f"round_{round_}_step_{step:05d}.json"
     return self.cached("legibility", self.out / "legibility" / name, compute)
+
+  def styles(self) -> list[dict]:
+    """Per solution style (worlds/arith/styles.py) of every prover the legibility part
+    judges, on its very samples (same problems and keys), helpful and sneaky: share,
+    accuracy, and the checker's over-budget share and accuracy. Whether RL moves the mix
+    to a style the checker cannot finish in time; empty in a single-style world."""
+    if len(self.world.styles) < 2:
+      return []
+    ev = self.cfg.evals
+    out = []
+    for round_, step in tqdm(self.provers(), desc="styles", leave=False):
+      def compute(round_=round_, step=step):
+        index, roles = rollout.both_roles(ev.test_problems, ev.samples_per_problem)
+        index = index[roles == HELPFUL]
+        result = {"round": round_, "step": step}
+        for name, role, stream in (("helpful", HELPFUL, LEGIBILITY_STREAM),
+                                   ("sneaky", SNEAKY, FIXED_SNEAKY_STREAM)):
+          ro = self.sample(self.prover(round_, step), "test", index,
+                           np.full(len(index), role), self.key(stream, round_, step))
+          result[name] = survey.style_breakdown(self.world, self._checker, "test", ro)
+        return result
+      name = f"round_{round_}_step_{step:05d}.json"
+      out.append(self.cached("styles", self.out / "styles" / name, compute))
+    return out
 
   def attacks(self) -> list[dict]:
     ev = self.cfg.evals
@@ -391,46 +421,40 @@ class Evaluation:
   # -- everything ------------------------------------------------------------------------
 
   def run(self, parts: tuple[str, ...] | None = None) -> dict:
-    """Evaluate `parts` (default: all) and write results.json: those parts, and every
-    other part of the previous results.json that is still current (same game, same
-    `evals` settings for it), so that e.g. `--parts attacks` after the cheap parts keeps
-    them."""
+    """Evaluate `parts` (default: all) and write results.json: those parts, and every other
+    part whose cached files are complete and current (same game, same `evals` settings),
+    so that e.g. `--parts attacks` after the cheap parts keeps them."""
     parts = PARTS if parts is None else parts
     results: dict = {"summary": self.summary, "config": json.loads(
-        self.cfg.to_json_best_effort()), "workdir": str(self.workdir), "part_tags": {}}
-    previous = self._previous_results()
+        self.cfg.to_json_best_effort()), "workdir": str(self.workdir)}
     for part in PARTS:
-      tag = previous.get("part_tags", {}).get(part)
-      if part not in parts and part in previous and tag == self._result_tag(part):
-        results[part], results["part_tags"][part] = previous[part], tag
-    for part in parts:
-      results["part_tags"][part] = self._result_tag(part)
-      if part == "legibility":
-        provers = self.provers()
-        results["legibility"] = [self.legibility(r, s)
-                                 for r, s in tqdm(provers, desc="legibility", leave=False)]
+      if part in parts:
+        results[part] = self.part(part)
       else:
-        results[part] = getattr(self, part)()
+        with contextlib.suppress(NotCachedError):
+          results[part] = self.part(part, cache_only=True)
     _write_json(self.out / "results.json", results)
     return results
 
-  def _result_tag(self, part: str) -> str:
-    """What a part's entry in results.json depends on: its cache tag (the game and its
-    `evals` settings) and, for legibility, which provers are judged."""
-    if part == "legibility":
-      return _digest({"tag": self.tags[part], "provers": self.provers()})
-    return self.tags[part]
-
-  def _previous_results(self) -> dict:
-    """The last results.json, or {} (none, or unreadable: it is rewritten from the parts)."""
+  def part(self, name: str, cache_only: bool = False):
+    """One part's result; `cache_only`: from its cached files, or NotCachedError."""
+    self._cache_only = cache_only
     try:
-      return json.loads((self.out / "results.json").read_text())
-    except (OSError, ValueError):
-      return {}
+      if name == "legibility":
+        provers = self.provers()
+        return [self.legibility(r, s) for r, s in tqdm(provers, desc="legibility",
+                                                        leave=False, disable=cache_only)]
+      return getattr(self, name)()
+    finally:
+      self._cache_only = False
 
 
-PARTS = ("dynamics", "legibility", "best_of_n", "flaws", "separability", "crossplay",
-         "attacks")
+class NotCachedError(Exception):
+  """A part asked for from the cache only has a missing or stale file."""
+
+
+PARTS = ("dynamics", "legibility", "styles", "best_of_n", "flaws", "separability",
+         "crossplay", "attacks")
 PART_KEYS = {   # the `evals` settings each part's cached result depends on
     "dynamics": (),
     "legibility": ("test_problems", "samples_per_problem", "checker_budget",
@@ -438,6 +462,9 @@ PART_KEYS = {   # the `evals` settings each part's cached result depends on
                    "checker_fallback", "judges", "judge_problems", "judge_samples_per_role",
                    "judge_steps", "judge_batch", "judge_lr"),
     "best_of_n": ("test_problems", "best_of_n", "bon_samples", "bon_draws"),
+    "styles": ("test_problems", "samples_per_problem", "checker_budget",
+               "checker_budget_share", "checker_effort_terse", "checker_effort_merged",
+               "checker_fallback"),
     "flaws": (),
     "separability": ("separability_size", "separability_steps", "separability_batch",
                      "judge_lr"),
@@ -448,7 +475,7 @@ PART_KEYS = {   # the `evals` settings each part's cached result depends on
 PART_FORMAT = {"legibility": 2, "attacks": 2}
 # the baseline's round-0 verifier is the game's (same seed, same pool source 0): attacking
 # it or ranking with it again would repeat the game's numbers
-BASELINE_PARTS = ("dynamics", "legibility", "flaws", "separability")
+BASELINE_PARTS = ("dynamics", "legibility", "styles", "flaws", "separability")
 
 
 def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None = None,

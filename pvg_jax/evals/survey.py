@@ -76,6 +76,37 @@ def generator_pairs(world: arith_world.ArithWorld, style: str, n: int, seed: int
   return batch.tokens
 
 
+def classify(world: arith_world.ArithWorld, judge: judges.BudgetedChecker, split: str,
+             ro: rollout.Rollouts) -> tuple[np.ndarray, ...]:
+  """Per sample: its style (SAMPLE_STYLES), the checker's cost of reading it, and the
+  checker's verdict (accept) and whether it finished within its budget."""
+  probs = world.problems(split, ro.problem_index)
+  words = [world.tokenizer.solution_words(t) for t in ro.tokens[:, world.layout.prompt_len:]]
+  style = np.array([styles.style_of(checker.clauses(w)) for w in words])
+  verdicts = [judge.judge(p, w) for p, w in zip(probs, words)]
+  cost = np.array([judge.cost(w) for w in words], float)
+  accept = np.array([v.accept for v in verdicts])
+  finished = np.array([v.finished for v in verdicts])
+  return style, cost, accept, finished
+
+
+def style_breakdown(world: arith_world.ArithWorld, judge: judges.BudgetedChecker,
+                    split: str, ro: rollout.Rollouts) -> dict[str, dict]:
+  """Per style of one prover's samples (one role): the share of the samples, their
+  accuracy, and the checker's over-budget share (of all and of the correct ones) and
+  accuracy. What moves when RL changes the style mix (docs/reproduction_plan.md)."""
+  style, _, accept, finished = classify(world, judge, split, ro)
+  out = {}
+  for s in SAMPLE_STYLES:
+    mine = style == s
+    out[s] = {"share": float(mine.mean()), "samples": int(mine.sum()),
+              "accuracy": _mean(ro.correct[mine]),
+              "over_budget": _mean(~finished[mine]),
+              "over_budget_correct": _mean(~finished[mine & ro.correct]),
+              "checker_accuracy": _mean(accept[mine] == ro.correct[mine])}
+  return out
+
+
 def survey(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld, init: Players,
            num_problems: int, samples_per_role: int) -> dict:
   """The per-style measures of the module docstring, as a dict (see `format_table`)."""
@@ -90,13 +121,7 @@ def survey(cfg: ml_collections.ConfigDict, world: arith_world.ArithWorld, init: 
                                batch)
   scores = rollout.score_sequences(world, score_fn, init.verifier_params, ro.tokens, batch)
   judge = judges.make_checker(cfg.evals, world)
-  probs = world.problems("test", ro.problem_index)
-  words = [world.tokenizer.solution_words(t) for t in ro.tokens[:, world.layout.prompt_len:]]
-  style = np.array([styles.style_of(checker.clauses(w)) for w in words])
-  verdicts = [judge.judge(p, w) for p, w in zip(probs, words)]
-  cost = np.array([judge.cost(w) for w in words], float)
-  accept = np.array([v.accept for v in verdicts])
-  finished = np.array([v.finished for v in verdicts])
+  style, cost, accept, finished = classify(world, judge, "test", ro)
 
   samples = {}
   for s in SAMPLE_STYLES:

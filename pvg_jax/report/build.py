@@ -18,7 +18,7 @@ import numpy as np
 
 from pvg_jax import cli
 from pvg_jax.evals import measures
-from pvg_jax.report import crossplay, data, effects, figures
+from pvg_jax.report import crossplay, data, effects, figures, styles
 from pvg_jax.report.data import INIT, Experiment
 
 K_REFERENCE = {   # METHOD 1.3, Kirchner et al. 2024 (humans / GPT-4 judges, GSM)
@@ -214,6 +214,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
                                      for i, x in enumerate(r["summary"]["rounds"]))
            for k, r in enumerate(exp.game)]
   lines += ["Stopping: " + "; ".join(stops), ""]
+  lines += styles.section(exp, out, numbers)
 
   if exp.baseline:
     steps = sorted({e["step"] for b in exp.baseline for e in b.get("legibility", [])

@@ -102,11 +102,13 @@ def final_step(run: dict, round_: int) -> int:
   return 0 if round_ == INIT else int(run["summary"]["rounds"][round_]["ppo_steps"])
 
 
-def legibility_entry(run: dict, round_: int, step: int | None = None) -> dict | None:
-  """The legibility evaluation of a prover (default: the round's final one)."""
+def legibility_entry(run: dict, round_: int, step: int | None = None,
+                     part: str = "legibility") -> dict | None:
+  """The legibility evaluation of a prover (default: the round's final one), or the entry
+  of another per-prover part (e.g. "styles")."""
   want = (INIT, 0) if round_ == INIT else (round_, final_step(run, round_) if step is None
                                            else step)
-  for e in run.get("legibility", []):
+  for e in run.get(part) or []:
     if (e["round"], e["step"]) == want:
       return e
   return None
