@@ -189,3 +189,11 @@ def test_the_schedule_ablation_is_the_old_schedule_in_ppo_steps():
   assert float(old_lr(budget // updates)) == pytest.approx(floor)   # PPO step 25 of 100
   assert float(fixed_lr(budget // updates)) > 0.9 * fixed.lr
   assert float(fixed_lr(budget)) == pytest.approx(floor)
+
+
+def test_an_unknown_evaluation_part_is_refused_before_anything_is_loaded(tmp_path):
+  """pvg-eval --parts stylez: one line naming it, before the workdir is even read."""
+  from pvg_jax import cli
+  from pvg_jax.evals import run as evals_run
+  with pytest.raises(cli.UserError, match="--parts: unknown evaluation 'stylez'"):
+    evals_run.evaluate(tmp_path / "no_such_run", parts=("styles", "stylez"))

@@ -482,12 +482,13 @@ def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None 
              parts: tuple[str, ...] | None = None) -> dict:
   """Run (or resume) the evaluations of `workdir` (default: all of them, or
   BASELINE_PARTS for a correctness-only run); returns results.json's content."""
+  for part in parts or ():          # before anything is loaded or compiled
+    if part not in PARTS:
+      raise cli.UserError(f"--parts: unknown evaluation {part!r}; expected some of "
+                          f"{', '.join(PARTS)}")
   evaluation = Evaluation(workdir, cfg)
   if parts is None:
     parts = BASELINE_PARTS if evaluation.cfg.game.reward == "correctness" else PARTS
-  for part in parts:
-    if part not in PARTS:
-      raise ValueError(f"unknown evaluation {part!r}; expected some of {PARTS}")
   return evaluation.run(parts)
 
 
