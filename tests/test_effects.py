@@ -93,3 +93,54 @@ def test_styles_section_pairs_the_share_changes_by_seed(tmp_path):
   assert (tmp_path / "fig_styles.png").stat().st_size > 10_000
   single = [_run(0, 0.5, 0.5)]
   assert styles.section(Experiment(None, single, [], {}, "src"), tmp_path, {}) == []
+
+
+def _crossplay(run: dict, fools_init: float, fools_prover: float, fools_verifier: float,
+               gap_init: float, gap_final: float) -> dict:
+  """`run` with a cross-play matrix over (init, round 0, round 1) and SRC attacks on V init
+  and on round 1's verifier: the sneaky fool rate is fools_init + fools_prover for a
+  trained prover + fools_verifier for a trained verifier; pairwise accuracy 0.6 - fools."""
+  rounds = [-1, 0, 1]
+
+  def fools(p, v):
+    return fools_init + fools_prover * (p >= 0) + fools_verifier * (v >= 0)
+  run["crossplay"] = {"verifiers": rounds, "provers": {
+      str(p): {"sneaky_fools": [fools(p, v) for v in rounds],
+               "pairwise": [0.6 - fools(p, v) for v in rounds]} for p in rounds}}
+  # incorrect scores whose best 2-step window is `gap` above the target 0.5
+  run["config"]["evals"] = {"attack_window": 2}
+  run["attacks"] = [{"reward": "src", "round": r, "steps": None, "budget": 4,
+                     "target_score": 0.5, "accuracy": [0.1] * 4,
+                     "incorrect_score": [0.0, 0.5 + gap, 0.5 + gap, 0.0]}
+                    for r, gap in ((-1, gap_init), (1, gap_final))]
+  return run
+
+
+def test_verifier_side_separates_prover_and_verifier_changes():
+  """With V init fixed only the prover's change shows; on the initial prover's samples only
+  the verifier's; the attack gap is the last round's minus V init's, paired by seed."""
+  game = [_crossplay(_run(s, 0.5, 0.5), 0.3 + 0.01 * s, 0.06, -0.02, 0.2 + 0.01 * s, 0.1)
+          for s in range(3)]
+  frozen = [_crossplay(_run(s, 0.5, 0.5), 0.3 + 0.01 * s, 0.06, 0.0, 0.2, 0.2)
+            for s in range(3)]
+  frozen[0].pop("attacks")                       # control games have no attacks
+  base = [_run(s, 0.5, 0.6, rounds=1, reward="correctness") for s in range(3)]
+  exp = Experiment(None, game, base, {}, "src", {"frozen_verifier": frozen})
+  table = effects.verifier_effects(exp)
+  assert list(table) == ["game (src)", "frozen_verifier"]      # the baseline has no verifier
+  g = table["game (src)"]
+  assert g["sneaky fool rate, V init fixed"]["change"].mean == pytest.approx(0.06)
+  assert g["sneaky fool rate, as played"]["change"].mean == pytest.approx(0.04)
+  assert g["pairwise, P init fixed"]["change"].mean == pytest.approx(0.02)
+  assert g["pairwise, as played"]["change"].mean == pytest.approx(-0.04)
+  assert g["sneaky fool rate, V init fixed"]["start"].mean == pytest.approx(0.31)
+  gap = g["SRC attack best-window gap"]
+  assert gap["change"].mean == pytest.approx(-0.11) and gap["change"].excludes_zero
+  f = table["frozen_verifier"]
+  assert f["sneaky fool rate, as played"]["vs_game"].mean == pytest.approx(0.02)
+  assert f["SRC attack best-window gap"]["final"].n == 2
+  numbers = {}
+  text = "\n".join(effects.section(exp, numbers))
+  assert "| game (src) | pairwise, P init fixed | 3 | 0.290 [" in text
+  assert numbers["verifier effects"]["game (src)"]["pairwise, as played"]["change"] == (
+      pytest.approx([-0.04] * 3))

@@ -14,11 +14,8 @@ import json
 import math
 import pathlib
 
-import numpy as np
-
 from pvg_jax import cli
-from pvg_jax.evals import measures
-from pvg_jax.report import crossplay, data, effects, figures, styles
+from pvg_jax.report import attacks, crossplay, data, effects, figures, styles
 from pvg_jax.report.data import INIT, Experiment
 
 K_REFERENCE = {   # METHOD 1.3, Kirchner et al. 2024 (humans / GPT-4 judges, GSM)
@@ -102,57 +99,6 @@ def _round_metrics(exp: Experiment) -> list[tuple[str, object, str, int]]:
   return rows
 
 
-def _attack_cell(runs: list[dict], reward: str, round_: int) -> str:
-  found, total, budget = [], 0, None
-  for r in runs:
-    for a in r.get("attacks", []):
-      if a["reward"] == reward and a["round"] == round_:
-        total += 1
-        budget = a["budget"]
-        if a["steps"] is not None:
-          found.append(a["steps"])
-  if not total:
-    return "n/a"
-  steps = ", ".join(str(s) for s in found)
-  return f"{len(found)}/{total} found" + (f" (steps {steps})" if found else f" in {budget}")
-
-
-ATTACK_TAIL = 10
-
-
-def _gap_label(reward: str) -> str:
-  return "0.2 - accuracy" if reward == "goodhart" else "incorrect score - target"
-
-
-def _attack_gap(run: dict, reward: str, round_: int) -> float:
-  """How close an attack came to its success rule over its last ATTACK_TAIL steps: for
-  SRC/CGC the mean score of its incorrect solutions minus the target (>= 0 with >= 95%
-  incorrect is success); for goodharting 0.2 minus its accuracy (> 0 is success)."""
-  for a in run.get("attacks", []):
-    if a["reward"] == reward and a["round"] == round_ and a["accuracy"]:
-      if reward == "goodhart":
-        return 0.2 - float(np.mean(a["accuracy"][-ATTACK_TAIL:]))
-      tail = np.asarray(a["incorrect_score"][-ATTACK_TAIL:], float)
-      if a["target_score"] is None or not np.isfinite(tail).any():
-        return math.nan
-      return float(np.nanmean(tail)) - a["target_score"]
-  return math.nan
-
-
-def _attack_best_gap(run: dict, reward: str, round_: int) -> float:
-  """The closest an attack came to its success rule over any window of its steps
-  (measures.best_gap): SRC/CGC incorrect score - target, goodharting 0.2 - accuracy."""
-  for a in run.get("attacks", []):
-    if a["reward"] == reward and a["round"] == round_ and a["accuracy"]:
-      window = int(data.get(run, "config", "evals", "attack_window", default=1))
-      if reward == "goodhart":
-        return measures.best_gap([-x for x in a["accuracy"]], -0.2, window)
-      if a["target_score"] is None:
-        return math.nan
-      return measures.best_gap(a["incorrect_score"], a["target_score"], window)
-  return math.nan
-
-
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
           *["| " + " | ".join(row) + " |" for row in rows]]
@@ -195,14 +141,14 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
     rows.append([name, *[s.fmt(digits) for _, s in stats], ref])
   for reward in sorted({a["reward"] for r in exp.game for a in r.get("attacks", [])}):
     rows.append([f"sneaky-only attack ({reward})",
-                 *[_attack_cell(exp.game, reward, i) for i in ids],
+                 *[attacks.cell(exp.game, reward, i) for i in ids],
                  K_REFERENCE["attacks"] if reward == "src" else ""])
-    for label, gap_fn in ((f"last-{ATTACK_TAIL}-step", _attack_gap),
-                          ("best window", _attack_best_gap)):
+    for label, gap_fn in ((f"last-{attacks.TAIL}-step", attacks.last_gap),
+                          ("best window", attacks.best_gap)):
       gaps = [data.stat([gap_fn(r, reward, i) for r in exp.game]) for i in ids]
-      rows.append([f"  attack ({reward}): {label} {_gap_label(reward)}",
+      rows.append([f"  attack ({reward}): {label} {attacks.gap_label(reward)}",
                    *[g.fmt() for g in gaps], "closer to 0 or above: easier to exploit"])
-      numbers[f"attack {reward} {label} {_gap_label(reward)}"] = {
+      numbers[f"attack {reward} {label} {attacks.gap_label(reward)}"] = {
           data.round_label(i): list(g.values) for i, g in zip(ids, gaps)}
     numbers[f"attack {reward} steps"] = {
         data.round_label(i): [a["steps"] for r in exp.game for a in r.get("attacks", [])
@@ -245,7 +191,7 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
       cells = [size, str(data.get(run, "summary", "initial_players", "verifier_params")),
                f"{data.get(leg, 'accuracy'):.3f}", f"{data.get(leg, 'checker', 'accuracy'):.3f}",
                f"{data.get(leg, 'panel'):.3f}", f"{pair:.3f}", f"{bon:.3f}",
-               _attack_cell([run], "src", last)]
+               attacks.cell([run], "src", last)]
       rows.append(cells)
       numbers[f"sweep {size}"] = cells
     lines += ["## Verifier-size sweep (seed 0, last round)", "",

@@ -10,14 +10,22 @@ All runs of one seed start from that seed's initial players, so per seed
 cancel what the seed's initial players contribute; the interval is taken over seeds. The
 measures are those of the legibility evaluation (evals/run.py): helpful test accuracy and
 each simulated judge's legibility.
+
+The verifier side (`verifier_effects`) pairs the same way, with the run's own start as the
+reference: cross-play cells (evals/run.py crossplay: verifier V_j on prover P_i's samples)
+minus the (P init, V init) cell of the same run, so a row with the verifier fixed at V_init
+isolates the prover's change and a row on the initial prover's samples the verifier's; and
+the SRC attack's best-window gap (report/attacks.py) on the last round's verifier minus
+that on V_init.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pvg_jax.config import CONTROLS
-from pvg_jax.report import data, stats
+from pvg_jax.report import attacks, data, stats
 from pvg_jax.report.data import INIT, Experiment
 
 MEASURES = (("helpful accuracy", ("accuracy",)),
@@ -29,6 +37,16 @@ MEASURES = (("helpful accuracy", ("accuracy",)),
             ("checker, fixed problems, sneaky", ("fixed", "sneaky", "checker",
                                                  "balanced_accuracy")),
             ("sneaky accuracy, fixed problems", ("fixed", "sneaky", "accuracy")))
+
+
+FINAL = "final"      # the run's last round, in VERIFIER_MEASURES
+VERIFIER_MEASURES = (   # (name, cross-play matrix, prover, verifier)
+    ("sneaky fool rate, V init fixed", "sneaky_fools", FINAL, INIT),
+    ("sneaky fool rate, as played", "sneaky_fools", FINAL, FINAL),
+    ("pairwise, P init fixed", "pairwise", INIT, FINAL),
+    ("pairwise, as played", "pairwise", FINAL, FINAL),
+)
+ATTACK_MEASURE = "SRC attack best-window gap"
 
 
 def final_value(run: dict, key: Sequence[str]) -> float:
@@ -79,6 +97,54 @@ def effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Interval]]]:
   return out
 
 
+def crossplay_value(run: dict, key: str, prover: int | str, verifier: int | str) -> float:
+  """Cross-play cell `key` (pairwise | sneaky_fools) of verifier `verifier` on prover
+  `prover`'s samples; FINAL stands for the run's last round."""
+  last = data.n_rounds(run) - 1
+  prover, verifier = (last if x == FINAL else x for x in (prover, verifier))
+  verifiers = data.get(run, "crossplay", "verifiers", default=[])
+  if verifier not in verifiers:
+    return math.nan
+  return data.get(run, "crossplay", "provers", prover, key, verifiers.index(verifier))
+
+
+def verifier_effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Interval]]]:
+  """arm -> measure -> {"start", "final", "change", "vs_game"}: the cross-play measures of
+  VERIFIER_MEASURES and the SRC attack gap, for every arm with cross-play (the baseline has
+  none); "start" is the (P init, V init) cell, "change" = final - start paired by seed."""
+  kinds = {arm: runs for arm, runs in arms(exp).items()
+           if any("crossplay" in r or "attacks" in r for r in runs.values())}
+  game = kinds.get(f"game ({exp.reward})", {})
+  measures = [(name, lambda r, k=key, p=prover, v=verifier: crossplay_value(r, k, p, v),
+               lambda r, k=key: crossplay_value(r, k, INIT, INIT))
+              for name, key, prover, verifier in VERIFIER_MEASURES]
+  measures.append((ATTACK_MEASURE,
+                   lambda r: attacks.best_gap(r, "src", data.n_rounds(r) - 1),
+                   lambda r: attacks.best_gap(r, "src", INIT)))
+  out: dict = {}
+  for arm, runs in kinds.items():
+    seeds = sorted(runs)
+    out[arm] = {}
+    for name, final_fn, start_fn in measures:
+      final = [final_fn(runs[s]) for s in seeds]
+      if not any(math.isfinite(v) for v in final):
+        continue
+      start = [start_fn(runs[s]) for s in seeds]
+      cell = {"start": stats.t_interval(start), "final": stats.t_interval(final),
+              "change": stats.paired(final, start)}
+      if arm in CONTROLS:
+        cell["vs_game"] = stats.paired(final, [final_fn(game[s]) if s in game else None
+                                               for s in seeds])
+      out[arm][name] = cell
+  return out
+
+
+def _cell(iv: stats.Interval | None) -> str:
+  if iv is None:
+    return "-"
+  return iv.fmt(sign=True) + (" *" if iv.excludes_zero else "")
+
+
 def section(exp: Experiment, numbers: dict) -> list[str]:
   """Markdown lines of the paired-effects section; fills numbers["effects"]."""
   table = effects(exp)
@@ -96,14 +162,33 @@ def section(exp: Experiment, numbers: dict) -> list[str]:
   for arm, cells in table.items():
     for m, _ in MEASURES:
       row = [arm, m, str(cells[m]["final"].n), cells[m]["final"].fmt()]
-      for c in ("change", "vs_baseline", "vs_game"):
-        iv = cells[m].get(c)
-        row.append("-" if iv is None else iv.fmt(sign=True) + (" *" if iv.excludes_zero
-                                                                else ""))
-      rows.append(row)
+      rows.append(row + [_cell(cells[m].get(c)) for c in ("change", "vs_baseline", "vs_game")])
   numbers["effects"] = {arm: {m: {c: list(iv.values) for c, iv in cells.items()}
                               for m, cells in by_measure.items()}
                         for arm, by_measure in table.items()}
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(r) + " |" for r in rows]
+  return [*lines, "", *_verifier_section(exp, numbers)]
+
+
+def _verifier_section(exp: Experiment, numbers: dict) -> list[str]:
+  table = verifier_effects(exp)
+  if not any(table.values()):
+    return []
+  lines = ["**Verifier side.** `start`: the (initial prover, V init) cross-play cell; "
+           "`final`: the named cell with the last round's prover and/or verifier; `change`: "
+           "final - start per seed. With V init fixed only the prover moved; on the "
+           "initial prover's samples only the verifier. Attack gap: the SRC attack's "
+           "best-window incorrect score - target on the last round's verifier (start: on V "
+           "init); higher is easier to exploit.", ""]
+  header = ["run", "measure", "seeds", "start", "final", "change", "vs game"]
+  lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for arm, cells in table.items():
+    for m, cell in cells.items():
+      lines.append("| " + " | ".join([arm, m, str(cell["final"].n), cell["start"].fmt(),
+                                      cell["final"].fmt(), _cell(cell["change"]),
+                                      _cell(cell.get("vs_game"))]) + " |")
+  numbers["verifier effects"] = {arm: {m: {c: list(iv.values) for c, iv in cells.items()}
+                                       for m, cells in by_measure.items()}
+                                 for arm, by_measure in table.items()}
   return [*lines, ""]
