@@ -144,3 +144,12 @@ def test_verifier_side_separates_prover_and_verifier_changes():
   assert "| game (src) | pairwise, P init fixed | 3 | 0.290 [" in text
   assert numbers["verifier effects"]["game (src)"]["pairwise, as played"]["change"] == (
       pytest.approx([-0.04] * 3))
+
+
+def test_by_round_paired_column_pairs_seeds_and_skips_missing_ones():
+  from pvg_jax.report import build, data
+  first = data.stat([0.50, 0.60, 0.70, None])
+  last = data.stat([0.52, 0.63, None, 0.9])          # seed 2 has no last round
+  assert build._paired_cell(last, first, 3) == "+0.025 [-0.039, 0.089]"   # t(1) 12.71 x se 0.005
+  assert build._paired_cell(data.stat([1.0, 1.1]), data.stat([0.0, 0.0]), 2).endswith("*")
+  assert build._paired_cell(data.stat([None]), data.stat([0.5]), 3) == "-"

@@ -46,7 +46,13 @@ def test_layout_evaluations_and_report(experiment):
     png = report.parent / f"{fig}.png"
     assert png.stat().st_size > 10_000 and f"({fig}.png)" in text
   numbers = json.loads((report.parent / "numbers.json").read_text())
-  assert all(len(v) == 2 for v in numbers["legibility: budgeted checker"].values())  # seeds
+  legible = numbers["legibility: budgeted checker"]
+  assert all(len(v) == 2 for v in legible.values())  # seeds
+  # the by-round table's paired column: last round - init, per seed
+  diffs = [a - b for a, b in zip(legible[str(cfg.game.rounds - 1)], legible["init"])]
+  row = next(line for line in text.splitlines()
+             if line.startswith("| legibility: budgeted checker |"))
+  assert row.split(" | ")[-2].startswith(f"{sum(diffs) / 2:+.3f} [")
   attacks = json.loads((root / "seed_0" / "src" / "evals" / "results.json").read_text())
   assert {(a["reward"], a["round"]) for a in attacks["attacks"]} == {   # V_init too
       (r, i) for r in ("src", "goodhart") for i in range(-1, cfg.game.rounds)}

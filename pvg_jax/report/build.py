@@ -16,6 +16,7 @@ import pathlib
 
 from pvg_jax import cli
 from pvg_jax.report import attacks, crossplay, data, effects, figures, styles
+from pvg_jax.report import stats as stats_lib
 from pvg_jax.report.data import INIT, Experiment
 
 K_REFERENCE = {   # METHOD 1.3, Kirchner et al. 2024 (humans / GPT-4 judges, GSM)
@@ -99,6 +100,15 @@ def _round_metrics(exp: Experiment) -> list[tuple[str, object, str, int]]:
   return rows
 
 
+def _paired_cell(last: data.Stat, first: data.Stat, digits: int) -> str:
+  """The per-seed difference last - first (same seeds, same order) with its t-interval; *
+  where the interval excludes 0; '-' where no seed has both."""
+  iv = stats_lib.paired(last.values, first.values)
+  if not iv.n:
+    return "-"
+  return iv.fmt(digits, sign=True) + (" *" if iv.excludes_zero else "")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
           *["| " + " | ".join(row) + " |" for row in rows]]
@@ -133,21 +143,24 @@ def write_report(workdir: str | pathlib.Path, evaluate: bool = True) -> pathlib.
            "task and judges).", ""]
   rounds = max((data.n_rounds(r) for r in exp.game), default=0)
   ids = [INIT, *range(rounds)]
-  header = ["metric", *[data.round_label(i) for i in ids], "K (reference)"]
+  header = ["metric", *[data.round_label(i) for i in ids],
+            f"{data.round_label(ids[-1])} - init (paired)", "K (reference)"]
   rows = []
   for name, fn, ref, digits in _round_metrics(exp):
     stats = data.by_round(exp.game, fn, rounds)
     numbers[name.strip()] = {data.round_label(i): list(s.values) for i, s in stats}
-    rows.append([name, *[s.fmt(digits) for _, s in stats], ref])
+    rows.append([name, *[s.fmt(digits) for _, s in stats],
+                 _paired_cell(stats[-1][1], stats[0][1], digits), ref])
   for reward in sorted({a["reward"] for r in exp.game for a in r.get("attacks", [])}):
     rows.append([f"sneaky-only attack ({reward})",
-                 *[attacks.cell(exp.game, reward, i) for i in ids],
+                 *[attacks.cell(exp.game, reward, i) for i in ids], "",
                  K_REFERENCE["attacks"] if reward == "src" else ""])
     for label, gap_fn in ((f"last-{attacks.TAIL}-step", attacks.last_gap),
                           ("best window", attacks.best_gap)):
       gaps = [data.stat([gap_fn(r, reward, i) for r in exp.game]) for i in ids]
       rows.append([f"  attack ({reward}): {label} {attacks.gap_label(reward)}",
-                   *[g.fmt() for g in gaps], "closer to 0 or above: easier to exploit"])
+                   *[g.fmt() for g in gaps], _paired_cell(gaps[-1], gaps[0], 3),
+                   "closer to 0 or above: easier to exploit"])
       numbers[f"attack {reward} {label} {attacks.gap_label(reward)}"] = {
           data.round_label(i): list(g.values) for i, g in zip(ids, gaps)}
     numbers[f"attack {reward} steps"] = {
