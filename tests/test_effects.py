@@ -109,7 +109,7 @@ def _crossplay(run: dict, fools_init: float, fools_prover: float, fools_verifier
                "pairwise": [0.6 - fools(p, v) for v in rounds]} for p in rounds}}
   # incorrect scores whose best 2-step window is `gap` above the target 0.5
   run["config"]["evals"] = {"attack_window": 2}
-  run["attacks"] = [{"reward": "src", "round": r, "steps": None, "budget": 4,
+  run["attacks"] = [{"reward": "src", "round": r, "steps": 3 if r == -1 else None, "budget": 4,
                      "target_score": 0.5, "accuracy": [0.1] * 4,
                      "incorrect_score": [0.0, 0.5 + gap, 0.5 + gap, 0.0]}
                     for r, gap in ((-1, gap_init), (1, gap_final))]
@@ -136,6 +136,8 @@ def test_verifier_side_separates_prover_and_verifier_changes():
   assert g["sneaky fool rate, V init fixed"]["start"].mean == pytest.approx(0.31)
   gap = g["SRC attack best-window gap"]
   assert gap["change"].mean == pytest.approx(-0.11) and gap["change"].excludes_zero
+  steps = g["SRC attack steps to exploit (not found: budget)"]
+  assert steps["start"].mean == 3 and steps["final"].mean == 4 and steps["change"].mean == 1
   f = table["frozen_verifier"]
   assert f["sneaky fool rate, as played"]["vs_game"].mean == pytest.approx(0.02)
   assert f["SRC attack best-window gap"]["final"].n == 2

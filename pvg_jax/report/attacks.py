@@ -62,3 +62,12 @@ def best_gap(run: dict, reward: str, round_: int) -> float:
         return math.nan
       return measures.best_gap(a["incorrect_score"], a["target_score"], window)
   return math.nan
+
+
+def steps_or_budget(run: dict, reward: str, round_: int) -> float:
+  """Steps the attack took to succeed, or its budget where it did not (right-censored:
+  a lower bound of the steps it would have needed); nan where there is no such attack."""
+  for a in run.get("attacks", []):
+    if a["reward"] == reward and a["round"] == round_:
+      return float(a["budget"] if a["steps"] is None else a["steps"])
+  return math.nan

@@ -15,8 +15,8 @@ The verifier side (`verifier_effects`) pairs the same way, with the run's own st
 reference: cross-play cells (evals/run.py crossplay: verifier V_j on prover P_i's samples)
 minus the (P init, V init) cell of the same run, so a row with the verifier fixed at V_init
 isolates the prover's change and a row on the initial prover's samples the verifier's; and
-the SRC attack's best-window gap (report/attacks.py) on the last round's verifier minus
-that on V_init.
+the SRC attack's best-window gap and steps to exploit (report/attacks.py) on the last
+round's verifier minus those on V_init.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ VERIFIER_MEASURES = (   # (name, cross-play matrix, prover, verifier)
     ("pairwise, as played", "pairwise", FINAL, FINAL),
 )
 ATTACK_MEASURE = "SRC attack best-window gap"
+ATTACK_STEPS = "SRC attack steps to exploit (not found: budget)"   # right-censored
 
 
 def final_value(run: dict, key: Sequence[str]) -> float:
@@ -118,9 +119,10 @@ def verifier_effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Int
   measures = [(name, lambda r, k=key, p=prover, v=verifier: crossplay_value(r, k, p, v),
                lambda r, k=key: crossplay_value(r, k, INIT, INIT))
               for name, key, prover, verifier in VERIFIER_MEASURES]
-  measures.append((ATTACK_MEASURE,
-                   lambda r: attacks.best_gap(r, "src", data.n_rounds(r) - 1),
-                   lambda r: attacks.best_gap(r, "src", INIT)))
+  for name, fn in ((ATTACK_MEASURE, attacks.best_gap),
+                   (ATTACK_STEPS, attacks.steps_or_budget)):
+    measures.append((name, lambda r, f=fn: f(r, "src", data.n_rounds(r) - 1),
+                     lambda r, f=fn: f(r, "src", INIT)))
   out: dict = {}
   for arm, runs in kinds.items():
     seeds = sorted(runs)
@@ -180,7 +182,9 @@ def _verifier_section(exp: Experiment, numbers: dict) -> list[str]:
            "final - start per seed. With V init fixed only the prover moved; on the "
            "initial prover's samples only the verifier. Attack gap: the SRC attack's "
            "best-window incorrect score - target on the last round's verifier (start: on V "
-           "init); higher is easier to exploit.", ""]
+           "init); higher is easier to exploit. Steps to exploit count an attack not found "
+           "within its budget as the budget, a lower bound: where the attack on V init was "
+           "not found either, the difference is unknown, not 0.", ""]
   header = ["run", "measure", "seeds", "start", "final", "change", "vs game"]
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for arm, cells in table.items():
