@@ -141,10 +141,10 @@ def verifier_effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Int
   return out
 
 
-def _cell(iv: stats.Interval | None) -> str:
+def _cell(iv: stats.Interval | None, digits: int = 3) -> str:
   if iv is None:
     return "-"
-  return iv.fmt(sign=True) + (" *" if iv.excludes_zero else "")
+  return iv.fmt(digits, sign=True) + (" *" if iv.excludes_zero else "")
 
 
 def section(exp: Experiment, numbers: dict) -> list[str]:
@@ -189,9 +189,10 @@ def _verifier_section(exp: Experiment, numbers: dict) -> list[str]:
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for arm, cells in table.items():
     for m, cell in cells.items():
-      lines.append("| " + " | ".join([arm, m, str(cell["final"].n), cell["start"].fmt(),
-                                      cell["final"].fmt(), _cell(cell["change"]),
-                                      _cell(cell.get("vs_game"))]) + " |")
+      digits = 1 if m == ATTACK_STEPS else 3
+      lines.append("| " + " | ".join([arm, m, str(cell["final"].n), cell["start"].fmt(digits),
+                                      cell["final"].fmt(digits), _cell(cell["change"], digits),
+                                      _cell(cell.get("vs_game"), digits)]) + " |")
   numbers["verifier effects"] = {arm: {m: {c: list(iv.values) for c, iv in cells.items()}
                                        for m, cells in by_measure.items()}
                                  for arm, by_measure in table.items()}
