@@ -87,9 +87,7 @@ def seeds(cfg: ml_collections.ConfigDict, root: pathlib.Path, n_seeds: int,
     if name not in config_lib.CONTROLS:
       raise cli.UserError(f"--controls: unknown {name!r}; choose from "
                           f"{sorted(config_lib.CONTROLS)}")
-  for part in parts or ():
-    if part not in evals_run.PARTS:
-      raise cli.UserError(f"--parts: unknown {part!r}; choose from {evals_run.PARTS}")
+  evals_run.check_parts(parts)     # before any game is trained
 
   def only(applicable: tuple[str, ...] | None) -> tuple[str, ...] | None:
     if parts is None:

@@ -149,7 +149,7 @@ def test_experiment_parts_restrict_every_runs_evaluations(smoke_config, tmp_path
   experiments.seeds(smoke_config, tmp_path, 1, controls=("no_sneaky",))
   assert calls == [("src", None), ("correctness", experiments.evals_run.BASELINE_PARTS),
                    ("no_sneaky", experiments.CONTROL_PARTS)]
-  with pytest.raises(cli.UserError, match="--parts: unknown 'atacks'"):
+  with pytest.raises(cli.UserError, match="--parts: unknown evaluation 'atacks'"):
     experiments.seeds(smoke_config, tmp_path, 1, parts=("atacks",))
 
 

@@ -478,14 +478,19 @@ PART_FORMAT = {"legibility": 2, "attacks": 2}
 BASELINE_PARTS = ("dynamics", "legibility", "styles", "flaws", "separability")
 
 
+def check_parts(parts: tuple[str, ...] | None) -> None:
+  """A one-line error for a --parts name that is not one of PARTS."""
+  for part in parts or ():
+    if part not in PARTS:
+      raise cli.UserError(f"--parts: unknown evaluation {part!r}; expected some of "
+                          f"{', '.join(PARTS)}")
+
+
 def evaluate(workdir: str | pathlib.Path, cfg: ml_collections.ConfigDict | None = None,
              parts: tuple[str, ...] | None = None) -> dict:
   """Run (or resume) the evaluations of `workdir` (default: all of them, or
   BASELINE_PARTS for a correctness-only run); returns results.json's content."""
-  for part in parts or ():          # before anything is loaded or compiled
-    if part not in PARTS:
-      raise cli.UserError(f"--parts: unknown evaluation {part!r}; expected some of "
-                          f"{', '.join(PARTS)}")
+  check_parts(parts)                # before anything is loaded or compiled
   evaluation = Evaluation(workdir, cfg)
   if parts is None:
     parts = BASELINE_PARTS if evaluation.cfg.game.reward == "correctness" else PARTS

@@ -104,9 +104,7 @@ def _paired_cell(last: data.Stat, first: data.Stat, digits: int) -> str:
   """The per-seed difference last - first (same seeds, same order) with its t-interval; *
   where the interval excludes 0; '-' where no seed has both."""
   iv = stats_lib.paired(last.values, first.values)
-  if not iv.n:
-    return "-"
-  return iv.fmt(digits, sign=True) + (" *" if iv.excludes_zero else "")
+  return effects.fmt_effect(iv, digits) if iv.n else "-"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:

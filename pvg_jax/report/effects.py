@@ -141,7 +141,8 @@ def verifier_effects(exp: Experiment) -> dict[str, dict[str, dict[str, stats.Int
   return out
 
 
-def _cell(iv: stats.Interval | None, digits: int = 3) -> str:
+def fmt_effect(iv: stats.Interval | None, digits: int = 3) -> str:
+  """A paired effect as the tables write it: '+m [lo, hi]', * where it excludes 0."""
   if iv is None:
     return "-"
   return iv.fmt(digits, sign=True) + (" *" if iv.excludes_zero else "")
@@ -164,7 +165,7 @@ def section(exp: Experiment, numbers: dict) -> list[str]:
   for arm, cells in table.items():
     for m, _ in MEASURES:
       row = [arm, m, str(cells[m]["final"].n), cells[m]["final"].fmt()]
-      rows.append(row + [_cell(cells[m].get(c)) for c in ("change", "vs_baseline", "vs_game")])
+      rows.append(row + [fmt_effect(cells[m].get(c)) for c in ("change", "vs_baseline", "vs_game")])
   numbers["effects"] = {arm: {m: {c: list(iv.values) for c, iv in cells.items()}
                               for m, cells in by_measure.items()}
                         for arm, by_measure in table.items()}
@@ -191,8 +192,8 @@ def _verifier_section(exp: Experiment, numbers: dict) -> list[str]:
     for m, cell in cells.items():
       digits = 1 if m == ATTACK_STEPS else 3
       lines.append("| " + " | ".join([arm, m, str(cell["final"].n), cell["start"].fmt(digits),
-                                      cell["final"].fmt(digits), _cell(cell["change"], digits),
-                                      _cell(cell.get("vs_game"), digits)]) + " |")
+                                      cell["final"].fmt(digits), fmt_effect(cell["change"], digits),
+                                      fmt_effect(cell.get("vs_game"), digits)]) + " |")
   numbers["verifier effects"] = {arm: {m: {c: list(iv.values) for c, iv in cells.items()}
                                        for m, cells in by_measure.items()}
                                  for arm, by_measure in table.items()}
